@@ -1,0 +1,76 @@
+/** Public types of the inference engine (lib/engine). */
+
+/** What `Model.info` reports, read from the GGUF and the loaded model. */
+export interface ModelInfo {
+  path: string;
+  architecture: string;
+  description: string;
+  nParams: number;
+  sizeBytes: number;
+  nVocab: number;
+  nCtxTrain: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  /** Token ids of the special tokens; -1 when the vocabulary has none. */
+  bos: number;
+  eos: number;
+  /** True when the GGUF carries an rStar value head (`rstar.value_head.weight`), i.e. it is a PPM. */
+  hasValueHead: boolean;
+  /** GGUF metadata as strings (arrays are summarised). */
+  metadata: Record<string, string>;
+}
+
+export interface LoadModelOptions {
+  /** Layers to offload to the GPU; 0 keeps everything on the CPU (default), -1 offloads all. */
+  gpuLayers?: number;
+  /** Map the file instead of reading it (default true). */
+  mmap?: boolean;
+  /** Called with a fraction in [0, 1] while tensors load. */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface TreeContextOptions {
+  /** KV cells shared by every sequence (llama.cpp rounds up to a multiple of 256). Default 4096. */
+  contextSize?: number;
+  /** Most tokens one decode may carry (prefill chunks are cut to this). Default 512. */
+  batchSize?: number;
+  /** CPU threads for decoding; default: the number of physical cores we can see. */
+  threads?: number;
+  /** Flash attention: 'auto' (llama.cpp decides; on for CPU), 'on', 'off'. */
+  flashAttention?: 'auto' | 'on' | 'off';
+  /** KV cache element type. f16 default; f32 where exact comparisons matter (tests). */
+  kvType?: 'f16' | 'f32' | 'q8_0';
+}
+
+export interface SamplingOptions {
+  /** 0 means greedy. Default 1.0 (the reference code's data-generation temperature). */
+  temperature?: number;
+  /** 0 disables top-k. Default 0 (the reference code samples from the full distribution). */
+  topK?: number;
+  /** 1 disables top-p. Default 1. */
+  topP?: number;
+  /** Base seed; the i-th child of one expansion uses seed + i (siblings must differ). */
+  seed?: number;
+  /** Most new tokens. Default 512. */
+  maxTokens?: number;
+  /** Stop after any of these tokens (ids, or texts that tokenize to exactly one token). */
+  stopTokens?: Array<number | string>;
+  /** Stop once the generated text contains any of these (matched across token boundaries). */
+  stopStrings?: string[];
+}
+
+export type StopReason = 'stop_token' | 'stop_string' | 'max_tokens' | 'eog' | 'context_full';
+
+export interface Generation {
+  /** Generated text, up to and including the stop marker or stop string. */
+  text: string;
+  /** Generated token ids (the source of truth: never re-tokenize `text` to continue). */
+  tokens: number[];
+  stopReason: StopReason;
+  /** The marker or stop string that ended generation, or null. */
+  stop: string | null;
+  /** Sum of log-probabilities of the generated tokens under the model (temperature 1). */
+  logprob: number;
+}
