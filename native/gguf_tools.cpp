@@ -221,7 +221,10 @@ class MakeModelWorker : public PromiseWorker {
         std::vector<uint8_t> header(gguf_get_meta_size(g.get()));
         gguf_get_meta_data(g.get(), header.data());
         if (std::fwrite(header.data(), 1, header.size(), f) != header.size()) throw Failure("IO", "short write to " + s_.out);
-        const size_t data_offset = gguf_get_data_offset(g.get());
+        // A context built in memory has no data offset yet: the data section starts at the header's
+        // end, padded to the alignment, exactly as gguf_write_to_file would lay it out.
+        const size_t align = gguf_get_alignment(g.get());
+        const size_t data_offset = (header.size() + align - 1) / align * align;
         std::vector<float> f32;
         std::vector<ggml_fp16_t> f16;
         const float amplitude = s_.init_std * std::sqrt(3.0f);  // uniform[-a, a] has std a/sqrt(3)

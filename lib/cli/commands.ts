@@ -1,0 +1,6 @@
+/** The top-level commands of `rstar`, in the order `--help` lists them. Groups own their subcommands. */
+import type { CommandModule } from 'yargs';
+import { modelCommand } from './commands/model.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [modelCommand];
