@@ -12,7 +12,7 @@ namespace rstar {
 // through the exponent bits. Relative error below 2e-7; inputs below -87 flush to 0.
 static inline float fast_exp_nonpos(float x) {
     x = std::max(x, -87.0f);
-    const float n = std::nearbyint(x * 1.44269504088896341f);
+    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
     const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -27,14 +27,18 @@ static inline float fast_exp_nonpos(float x) {
     return p * scale;
 }
 
+// The reductions below carry `omp simd` so the compiler vectorises them without -ffast-math
+// (binding.gyp passes -fopenmp-simd, which enables only these pragmas, no OpenMP runtime).
 static float max_of(const float * x, int n) {
     float m = x[0];
+#pragma omp simd reduction(max : m)
     for (int i = 1; i < n; ++i) m = std::max(m, x[i]);
     return m;
 }
 
 float log_sum_exp(const float * x, int n, float max_x) {
     float s = 0.0f;
+#pragma omp simd reduction(+ : s)
     for (int i = 0; i < n; ++i) s += fast_exp_nonpos(x[i] - max_x);
     return max_x + std::log(s);
 }
@@ -57,10 +61,12 @@ SampleOut Sampler::sample(const float * logits, int n) {
     if (!use_top_k && !use_top_p) {
         // The reference configuration (top_k=-1, top_p=1): inverse-CDF over the full vocabulary.
         scratch_.resize((size_t) n);
+        float * w = scratch_.data();
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int i = 0; i < n; ++i) {
-            scratch_[i] = fast_exp_nonpos((logits[i] - mx) * inv_t);
-            sum += scratch_[i];
+            w[i] = fast_exp_nonpos((logits[i] - mx) * inv_t);
+            sum += w[i];
         }
         const double u = uniform() * sum;
         double acc = 0.0;
@@ -90,6 +96,7 @@ SampleOut Sampler::sample(const float * logits, int n) {
         if (use_top_k || !use_top_p || k == n) break;
         // Mass of the k best under temperature t, relative to the whole vocabulary.
         float total = 0.0f, head = 0.0f;
+#pragma omp simd reduction(+ : total)
         for (int i = 0; i < n; ++i) total += fast_exp_nonpos((logits[i] - mx) * inv_t);
         for (int i = 0; i < k; ++i) head += fast_exp_nonpos((logits[index_[i]] - mx) * inv_t);
         if (head >= params.top_p * total) break;

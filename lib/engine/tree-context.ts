@@ -99,32 +99,32 @@ export class Sequence {
   }
 
   /** Splits into `k` children that share this sequence's KV cells; this sequence stays usable. */
-  fork(k: number): Promise<Sequence[]> {
+  async fork(k: number): Promise<Sequence[]> {
     return this.ctx.fork(this, k);
   }
 
   /** Appends tokens and decodes them. */
-  append(tokens: readonly number[]): Promise<void> {
+  async append(tokens: readonly number[]): Promise<void> {
     return this.ctx.append(this, tokens);
   }
 
   /** Generates until a stop condition; the generated tokens are appended to this sequence. */
-  generate(options: SamplingOptions = {}): Promise<Generation> {
+  async generate(options: SamplingOptions = {}): Promise<Generation> {
     return this.ctx.generate(this, options);
   }
 
   /** The raw PPM value-head output at this sequence's last token (the model must be a PPM). */
-  score(): Promise<number> {
+  async score(): Promise<number> {
     return this.ctx.scoreSequence(this);
   }
 
   /** Next-token logits after this sequence's last token (tests and diagnostics). */
-  logits(): Promise<Float32Array> {
+  async logits(): Promise<Float32Array> {
     return this.ctx.logits(this);
   }
 
   /** Frees the sequence id; cells shared with other sequences stay until their last user goes. */
-  release(): Promise<void> {
+  async release(): Promise<void> {
     return this.ctx.release(this);
   }
 }
@@ -156,7 +156,7 @@ function resolveSampling(options: SamplingOptions, model: Model, seedOffset: num
       stopTokens,
       stopStrings,
       maxStopLength: Math.max(0, ...stopStrings.map((b) => b.length)),
-      eog: model.endOfGenerationTokens(),
+      eog: options.ignoreEndOfGeneration ? new Set<number>() : model.endOfGenerationTokens(),
     },
   };
 }
@@ -179,6 +179,9 @@ export class TreeContext {
   private readonly jobs: Job[] = [];
   private readonly ops: Array<{ run: () => void; cancel: (err: unknown) => void }> = [];
   private pumping: Promise<void> | null = null;
+  /** Sequence ids promised to expand/score calls that have not taken them yet. */
+  private reserved = 0;
+  private readonly idWaiters: Array<{ n: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   private disposed = false;
   private clock = 0;
   private readonly disposeHooks: Array<() => void> = [];
@@ -199,7 +202,7 @@ export class TreeContext {
   /** @internal use Model.createContext */
   static async create(model: Model, options: TreeContextOptions): Promise<TreeContext> {
     const contextSize = assertInteger(options.contextSize ?? 4096, 'contextSize', 16, 1 << 20);
-    const batchSize = assertInteger(options.batchSize ?? 512, 'batchSize', 1, contextSize);
+    const batchSize = assertInteger(options.batchSize ?? Math.min(512, contextSize), 'batchSize', 1, contextSize);
     const threads = assertInteger(options.threads ?? availableParallelism(), 'threads', 1, 1024);
     const flashAttention = options.flashAttention ?? 'auto';
     if (!['auto', 'on', 'off'].includes(flashAttention)) throw invalidArgument('auto, on or off', 'flashAttention', flashAttention);
@@ -346,16 +349,23 @@ export class TreeContext {
     if (tokens.length === 0) throw invalidArgument('a non-empty prefix', 'prefix', prefix);
     if (tokens.length >= this.contextSize) throw new RstarError('CONTEXT_OVERFLOW', `a prefix of ${tokens.length} tokens does not fit the context of ${this.contextSize} cells`);
     resolveSampling(sampling, this.model, 0); // validate before any work
-    const base = await this.acquire(tokens, tokens.length - 1);
-    let children: Sequence[] = [base];
+    // Admission: all the ids this expansion needs are reserved up front, so concurrent expansions
+    // beyond the 256-id limit wait their turn instead of deadlocking on half-acquired ids.
+    const ids = { left: n > 1 ? n + 1 : 1 };
+    await this.reserveIds(ids.left);
+    let base: Sequence | null = null;
+    let children: Sequence[] = [];
     try {
+      base = await this.acquire(tokens, tokens.length - 1, ids);
+      children = [base];
       await this.enqueue(base, 'feed', (s) => ({ feed: s.tokens.slice(s.kvLength, s.tokens.length - 1), sampler: null }));
-      if (n > 1) children = await this.forkForExpansion(base, n);
+      if (n > 1) children = await this.forkForExpansion(base, n, ids);
       return await Promise.all(children.map((c, i) => this.generate(c, sampling, i)));
     } finally {
       await this.runOp(() => {
         for (const c of children) this.unpin(c);
-        if (!children.includes(base)) this.releaseNow(base);
+        if (base && !children.includes(base)) this.releaseNow(base);
+        this.unreserveIds(ids.left);
       }).catch(() => undefined);
     }
   }
@@ -369,11 +379,17 @@ export class TreeContext {
         const t = this.validateTokens(tokens, `sequences[${i}]`);
         if (t.length === 0) throw invalidArgument('a non-empty token sequence', `sequences[${i}]`, tokens);
         if (t.length > this.contextSize) throw new RstarError('CONTEXT_OVERFLOW', `sequences[${i}] has ${t.length} tokens; the context holds ${this.contextSize}`);
-        const seq = await this.acquire(t, t.length);
+        const ids = { left: 1 };
+        await this.reserveIds(1);
+        let seq: Sequence | null = null;
         try {
+          seq = await this.acquire(t, t.length, ids);
           return await this.scoreSequence(seq);
         } finally {
-          await this.runOp(() => this.unpin(seq)).catch(() => undefined);
+          await this.runOp(() => {
+            if (seq) this.unpin(seq);
+            this.unreserveIds(ids.left);
+          }).catch(() => undefined);
         }
       }),
     );
@@ -390,7 +406,7 @@ export class TreeContext {
    * A pinned cache sequence whose logical tokens are `tokens`, reusing the longest cached prefix;
    * at most `limit` tokens are taken from the cache (the caller decodes the rest).
    */
-  private acquire(tokens: number[], limit: number): Promise<Sequence> {
+  private acquire(tokens: number[], limit: number, ids: { left: number }): Promise<Sequence> {
     return this.runOp(() => {
       let best: Sequence | null = null;
       let bestLen = 0;
@@ -407,7 +423,7 @@ export class TreeContext {
         best.lastUsed = ++this.clock;
       }
       try {
-        const seq = this.newSequence(tokens.slice(), bestLen);
+        const seq = this.newSequence(tokens.slice(), bestLen, ids);
         seq.cached = true;
         seq.pins = 1;
         if (best && bestLen > 0) this.native.seqCopy(best.id, seq.id, 0, bestLen);
@@ -418,13 +434,13 @@ export class TreeContext {
     });
   }
 
-  private forkForExpansion(base: Sequence, n: number): Promise<Sequence[]> {
+  private forkForExpansion(base: Sequence, n: number, ids: { left: number }): Promise<Sequence[]> {
     return this.runOp(() => {
       const children: Sequence[] = [];
       base.pins++;
       try {
         for (let i = 0; i < n; i++) {
-          const c = this.newSequence(base.tokens.slice(), base.kvLength);
+          const c = this.newSequence(base.tokens.slice(), base.kvLength, ids);
           c.cached = true;
           c.pins = 1;
           if (base.kvLength > 0) this.native.seqCopy(base.id, c.id, 0, base.kvLength);
@@ -443,6 +459,41 @@ export class TreeContext {
   private unpin(seq: Sequence): void {
     if (seq.pins > 0) seq.pins--;
     seq.lastUsed = ++this.clock;
+    this.serviceIdWaiters();
+  }
+
+  /** Ids that a new sequence could get now: free ones plus evictable cache entries, less promises. */
+  private spareIds(): number {
+    let evictable = 0;
+    for (const s of this.live) if (s.cached && s.pins === 0 && !s.busy) evictable++;
+    return this.freeIds.length + evictable - this.reserved;
+  }
+
+  private reserveIds(n: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.ops.push({
+        run: () => {
+          this.idWaiters.push({ n, resolve, reject });
+          this.serviceIdWaiters();
+        },
+        cancel: reject,
+      });
+      this.wake();
+    });
+  }
+
+  private unreserveIds(n: number): void {
+    this.reserved -= n;
+    this.serviceIdWaiters();
+  }
+
+  /** First come, first served: a large request is not overtaken by small ones. */
+  private serviceIdWaiters(): void {
+    while (this.idWaiters.length > 0 && this.spareIds() >= this.idWaiters[0].n) {
+      const w = this.idWaiters.shift()!;
+      this.reserved += w.n;
+      w.resolve();
+    }
   }
 
   // ---- plumbing ----------------------------------------------------------------------------
@@ -465,7 +516,13 @@ export class TreeContext {
     return out;
   }
 
-  private newSequence(tokens: number[], kvLength: number): Sequence {
+  private newSequence(tokens: number[], kvLength: number, ids?: { left: number }): Sequence {
+    if (ids && ids.left > 0) {
+      ids.left--;
+      this.reserved--;
+    } else if (this.spareIds() < 1) {
+      throw new KvCacheFullError(`all ${MAX_SEQUENCES} sequence ids are in use or promised: release sequences you no longer need`);
+    }
     let id = this.freeIds.pop();
     if (id === undefined) {
       this.evict(1);
@@ -486,6 +543,7 @@ export class TreeContext {
     this.live.delete(seq);
     if (!this.disposed) this.native.seqRemove(seq.id, -1, -1);
     this.freeIds.push(seq.id);
+    this.serviceIdWaiters();
   }
 
   /** Releases up to `count` least recently used, unpinned cache entries; returns how many. */
@@ -726,6 +784,7 @@ export class TreeContext {
       job.reject(err);
     }
     for (const op of this.ops.splice(0)) op.cancel(err);
+    for (const w of this.idWaiters.splice(0)) w.reject(err);
     this.native.dispose();
     await this.pumping?.catch(() => undefined);
     for (const s of this.live) s.released = true;

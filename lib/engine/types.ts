@@ -59,6 +59,8 @@ export interface SamplingOptions {
   stopTokens?: Array<number | string>;
   /** Stop once the generated text contains any of these (matched across token boundaries). */
   stopStrings?: string[];
+  /** Keep going past end-of-generation tokens (benchmarks on random weights need exact lengths). */
+  ignoreEndOfGeneration?: boolean;
 }
 
 export type StopReason = 'stop_token' | 'stop_string' | 'max_tokens' | 'eog' | 'context_full';

@@ -1,0 +1,172 @@
+/**
+ * The expansion workload of MCTS, measured three ways on one model file in one run:
+ * - ours: a P-token prefix decoded once, forked into K children that share its KV cells, each
+ *   generating T tokens with real sampling (TreeContext.expand);
+ * - llama.cpp's own `llama-batched-bench -pps -kvu` built from the same vendored source (the
+ *   anchor: shared prompt, unified KV cache, no sampling at all);
+ * - naive: every child decodes the prefix itself, then all generate together.
+ * All three use one numerator: (P + K·T) tokens of the resulting tree over wall seconds, which is
+ * what llama-batched-bench prints as `S t/s` with -pps.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { RstarError } from '../errors.js';
+import { Model } from '../engine/model.js';
+import type { TreeContext } from '../engine/tree-context.js';
+import { llamaTool } from '../paths.js';
+
+export interface EngineBenchOptions {
+  model: string;
+  threads: number;
+  prefix: number;
+  children: number;
+  tokens: number;
+  /** Timed repetitions of each path; the best is reported (noise only ever slows a run down). */
+  repeat: number;
+  onProgress?: (line: string) => void;
+}
+
+export interface EngineBenchResult {
+  model: string;
+  threads: number;
+  prefix: number;
+  children: number;
+  tokens: number;
+  tree_tokens: number;
+  ours_tps: number;
+  ours_seconds: number;
+  llama_batched_bench_tps: number;
+  ratio: number;
+  naive_tps: number;
+  naive_ratio: number;
+  prefix_tokens_decoded: number;
+  naive_prefix_tokens_decoded: number;
+  decode_steps: number;
+}
+
+/** Random ordinary tokens (no control tokens), so the prompt looks like text to the model. */
+function randomPrompt(model: Model, n: number, seed: number): number[] {
+  let s = seed >>> 0 || 1;
+  const out: number[] = [];
+  const limit = Math.min(model.info.nVocab, 150000);
+  while (out.length < n) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out.push((s >>> 0) % Math.min(limit, 100000));
+  }
+  return out;
+}
+
+async function timeOurs(ctx: TreeContext, prompt: number[], k: number, t: number, seed: number): Promise<{ seconds: number; prefixDecoded: number; steps: number }> {
+  await ctx.dropCache();
+  const before = ctx.stats();
+  const t0 = performance.now();
+  const gens = await ctx.expand(prompt, k, { temperature: 1, maxTokens: t, seed, ignoreEndOfGeneration: true });
+  const seconds = (performance.now() - t0) / 1000;
+  const after = ctx.stats();
+  if (gens.some((g) => g.tokens.length !== t)) throw new RstarError('DECODE', 'a benchmark child stopped early');
+  // Each child decodes the prefix's last token again plus its first T-1 samples.
+  const decoded = after.tokensDecoded - before.tokensDecoded;
+  return { seconds, prefixDecoded: decoded - k * (t - 1), steps: after.decodeSteps - before.decodeSteps };
+}
+
+async function timeNaive(ctx: TreeContext, prompt: number[], k: number, t: number, seed: number): Promise<{ seconds: number; prefixDecoded: number }> {
+  await ctx.dropCache();
+  const before = ctx.stats();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: k }, async (_, i) => {
+      const seq = await ctx.createSequence(prompt);
+      try {
+        await seq.generate({ temperature: 1, maxTokens: t, seed: seed + i, ignoreEndOfGeneration: true });
+      } finally {
+        await seq.release();
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const decoded = ctx.stats().tokensDecoded - before.tokensDecoded;
+  return { seconds, prefixDecoded: decoded - k * (t - 1) };
+}
+
+/** Runs llama-batched-bench and returns its `S t/s` for the (P, T, K) row. */
+export async function runLlamaBatchedBench(model: string, p: number, t: number, k: number, threads: number, ctxSize: number): Promise<number> {
+  const bin = llamaTool('llama-batched-bench');
+  if (!existsSync(bin)) throw new RstarError('NATIVE_NOT_BUILT', `${bin} is missing: run \`npm install\` (it builds llama.cpp's tools with the library)`);
+  const args = ['-m', model, '-c', String(ctxSize), '-b', '2048', '-ub', '512', '-npp', String(p), '-ntg', String(t), '-npl', String(k), '-pps', '-kvu', '-t', String(threads), '-tb', String(threads)];
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new RstarError('NATIVE', `llama-batched-bench exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))));
+  });
+  // |    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |
+  for (const line of out.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim()).filter(Boolean);
+    if (cells.length >= 10 && cells[0] === String(p) && cells[1] === String(t) && cells[2] === String(k)) return Number(cells[9]);
+  }
+  throw new RstarError('NATIVE', `could not find the result row in llama-batched-bench's output:\n${out}`);
+}
+
+export async function benchEngine(o: EngineBenchOptions): Promise<EngineBenchResult> {
+  const log = o.onProgress ?? (() => undefined);
+  const treeTokens = o.prefix + o.children * o.tokens;
+  const naiveCells = o.children * (o.prefix + o.tokens);
+  const ctxSize = Math.ceil((Math.max(naiveCells, treeTokens) + 64) / 256) * 256;
+  log(`loading ${o.model}`);
+  const model = await Model.load(o.model);
+  let ours = { seconds: Infinity, prefixDecoded: 0, steps: 0 };
+  let naive = { seconds: Infinity, prefixDecoded: 0 };
+  try {
+    const ctx = await model.createContext({ contextSize: ctxSize, batchSize: 512, threads: o.threads });
+    const prompt = randomPrompt(model, o.prefix, 1234);
+    log('warm-up');
+    await timeOurs(ctx, prompt.slice(0, Math.min(32, o.prefix)), Math.min(2, o.children), 4, 7);
+    for (let r = 0; r < o.repeat; r++) {
+      const run = await timeOurs(ctx, prompt, o.children, o.tokens, 100 + r);
+      log(`ours: ${(treeTokens / run.seconds).toFixed(1)} t/s (${run.seconds.toFixed(2)} s)`);
+      if (run.seconds < ours.seconds) ours = run;
+    }
+    for (let r = 0; r < o.repeat; r++) {
+      const run = await timeNaive(ctx, prompt, o.children, o.tokens, 200 + r);
+      log(`naive: ${(treeTokens / run.seconds).toFixed(1)} t/s (${run.seconds.toFixed(2)} s)`);
+      if (run.seconds < naive.seconds) naive = run;
+    }
+  } finally {
+    await model.dispose();
+  }
+  let anchor = 0;
+  for (let r = 0; r < o.repeat; r++) {
+    const tps = await runLlamaBatchedBench(o.model, o.prefix, o.tokens, o.children, o.threads, ctxSize);
+    log(`llama-batched-bench: ${tps.toFixed(1)} t/s`);
+    anchor = Math.max(anchor, tps);
+  }
+  const oursTps = treeTokens / ours.seconds;
+  const naiveTps = treeTokens / naive.seconds;
+  return {
+    model: o.model,
+    threads: o.threads,
+    prefix: o.prefix,
+    children: o.children,
+    tokens: o.tokens,
+    tree_tokens: treeTokens,
+    ours_tps: round(oursTps),
+    ours_seconds: round(ours.seconds, 3),
+    llama_batched_bench_tps: round(anchor),
+    ratio: round(oursTps / anchor, 3),
+    naive_tps: round(naiveTps),
+    naive_ratio: round(oursTps / naiveTps, 3),
+    prefix_tokens_decoded: ours.prefixDecoded,
+    naive_prefix_tokens_decoded: naive.prefixDecoded,
+    decode_steps: ours.steps,
+  };
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
