@@ -1,6 +1,8 @@
 /** The top-level commands of `rstar`, in the order `--help` lists them. Groups own their subcommands. */
 import type { CommandModule } from 'yargs';
+import { benchCommand } from './commands/bench.js';
+import { gradeCommand } from './commands/grade.js';
 import { modelCommand } from './commands/model.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [modelCommand];
+export const commands: CommandModule<any, any>[] = [modelCommand, benchCommand, gradeCommand];

@@ -1,0 +1,144 @@
+/**
+ * `rstar grade`: are two final answers equivalent? One pair from flags, or a JSONL file of pairs.
+ *
+ *   rstar grade --gold '\frac{1}{2}' --pred 0.5
+ *   rstar grade --jsonl pairs.jsonl            (lines {"gold": ..., "pred": ...}; --jsonl=- reads stdin)
+ *
+ * Every pair prints one line {"gold", "pred", "equal"} on stdout, in input order; blank input lines are
+ * skipped. With --boxed, `pred` is a whole generated solution and its last `\boxed{}` is graded (the
+ * extracted answer is printed as "extracted"). A malformed line stops the run with its file:line.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { ArgumentsCamelCase, CommandModule } from 'yargs';
+import { DataError, invalidArgument, RstarError } from '../../errors.js';
+import { AnswerKey, extractBoxed, isEquivalent } from '../../grade/index.js';
+import { printJsonLine } from '../output.js';
+
+interface GradeArgs {
+  gold?: string;
+  pred?: string;
+  jsonl?: string;
+  boxed: boolean;
+}
+
+/** One graded pair, as printed. */
+export interface GradeLine {
+  gold: string | number;
+  pred: string | number;
+  equal: boolean;
+  /** With --boxed: the content of the last `\boxed{}` of `pred`, or null when it has none. */
+  extracted?: string | null;
+}
+
+/** Grades one pair; with `boxed`, `pred` is a generated solution whose last `\boxed{}` is compared. */
+export function gradePair(gold: string | number, pred: string | number, boxed = false): GradeLine {
+  if (!boxed) return { gold, pred, equal: isEquivalent(gold, pred) };
+  const extracted = extractBoxed(String(pred));
+  return { gold, pred, equal: extracted !== null && isEquivalent(gold, extracted), extracted };
+}
+
+export interface GradeJsonlOptions {
+  /** A file path, or "-" for stdin. */
+  input: string;
+  boxed?: boolean;
+  /** Where output goes (default: stdout, respecting back-pressure). */
+  write?: (chunk: string) => void | Promise<void>;
+}
+
+/** Grades every line of a JSONL file of {gold, pred}; returns how many pairs and how many were equal. */
+export async function gradeJsonl(options: GradeJsonlOptions): Promise<{ pairs: number; equal: number }> {
+  const name = options.input === '-' ? '<stdin>' : options.input;
+  const stream = options.input === '-' ? process.stdin : createReadStream(options.input, { encoding: 'utf8' });
+  const write = options.write ?? writeStdout;
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let lineNumber = 0;
+  let pairs = 0;
+  let equal = 0;
+  let chunk = '';
+  // Consecutive lines often share a gold answer (many samples of one problem): parse it once.
+  let lastGold: string | number | undefined;
+  let lastKey: AnswerKey | undefined;
+  try {
+    for await (const line of lines) {
+      lineNumber++;
+      if (line.trim() === '') continue;
+      const where = `${name}:${lineNumber}`;
+      let record: unknown;
+      try {
+        record = JSON.parse(line);
+      } catch (err) {
+        throw new DataError(`${where} is not valid JSON (${(err as Error).message}); expected {"gold": ..., "pred": ...}`);
+      }
+      if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+        throw new DataError(`${where}: expected an object {"gold": ..., "pred": ...} but found ${line.slice(0, 60)}`);
+      }
+      const { gold, pred } = record as { gold?: unknown; pred?: unknown };
+      if (typeof gold !== 'string' && typeof gold !== 'number') throw new DataError(`${where}: expected "gold" to be a string or number but found ${JSON.stringify(gold) ?? 'nothing'}`);
+      if (typeof pred !== 'string' && typeof pred !== 'number') throw new DataError(`${where}: expected "pred" to be a string or number but found ${JSON.stringify(pred) ?? 'nothing'}`);
+      if (gold !== lastGold || lastKey === undefined) {
+        lastGold = gold;
+        lastKey = new AnswerKey(gold);
+      }
+      let out: GradeLine;
+      if (options.boxed) {
+        const extracted = extractBoxed(String(pred));
+        out = { gold, pred, equal: extracted !== null && lastKey.matches(extracted), extracted };
+      } else {
+        out = { gold, pred, equal: lastKey.matches(pred) };
+      }
+      pairs++;
+      if (out.equal) equal++;
+      chunk += `${JSON.stringify(out)}\n`;
+      if (chunk.length >= 1 << 16) {
+        await write(chunk);
+        chunk = '';
+      }
+    }
+  } catch (err) {
+    if (err instanceof RstarError) throw err;
+    throw new RstarError('IO', `Cannot read ${name}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    if (chunk) await write(chunk);
+  }
+  return { pairs, equal };
+}
+
+function writeStdout(chunk: string): Promise<void> | void {
+  if (process.stdout.write(chunk)) return;
+  return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+}
+
+export async function runGrade(args: GradeArgs): Promise<void> {
+  if (args.jsonl !== undefined) {
+    await gradeJsonl({ input: args.jsonl, boxed: args.boxed });
+    return;
+  }
+  if (args.gold === undefined || args.pred === undefined) {
+    const given = args.gold !== undefined ? 'only --gold' : args.pred !== undefined ? 'only --pred' : 'neither';
+    throw invalidArgument('--gold G --pred P, or --jsonl FILE', 'rstar grade', given);
+  }
+  printJsonLine(gradePair(args.gold, args.pred, args.boxed));
+}
+
+export const gradeCommand: CommandModule<object, GradeArgs> = {
+  command: 'grade',
+  describe: 'decide whether predicted final answers are equivalent to gold answers (one pair, or JSONL)',
+  builder: (y) =>
+    y
+      .usage(
+        '$0 grade --gold G --pred P\n$0 grade --jsonl FILE\n\n' +
+          'Prints one JSON line {gold, pred, equal} per pair. Answers are LaTeX or plain text (\\frac{1}{2}, 0.5, ' +
+          '(3,4], \\{1,2\\}, x = 5, 52_8, \\text{(E)}). Use --pred=-5 for values that start with a dash.',
+      )
+      .option('gold', { type: 'string', describe: 'the reference answer' })
+      .option('pred', { type: 'string', describe: 'the predicted answer (a whole solution with --boxed)' })
+      .option('jsonl', { type: 'string', describe: 'file of {"gold", "pred"} lines to grade in order (--jsonl=- reads stdin)' })
+      .option('boxed', { type: 'boolean', default: false, describe: 'pred is generated text: grade its last \\boxed{}' })
+      .conflicts('jsonl', ['gold', 'pred'])
+      .example('$0 grade --gold "\\frac{1}{2}" --pred 0.5', '{"gold":"\\\\frac{1}{2}","pred":"0.5","equal":true}')
+      .example('$0 grade --jsonl pairs.jsonl > graded.jsonl', 'grade a file of pairs'),
+  handler: async (args: ArgumentsCamelCase<GradeArgs>) => {
+    await runGrade(args);
+  },
+};

@@ -1,0 +1,14 @@
+/** Answer grading: extraction of the final answer, normalisation, and equivalence. */
+export { extractBoxed, extractGsm8kAnswer, type ExtractOptions } from './extract.js';
+export { normalizeAnswer } from './normalize.js';
+export {
+  parseAnswer,
+  answersEqual,
+  numbersClose,
+  NUMERIC_RELATIVE_TOLERANCE,
+  INTEGER_RELATIVE_TOLERANCE,
+  SYMBOLIC_RELATIVE_TOLERANCE,
+  type ParsedAnswer,
+  type ParseOptions,
+} from './answer.js';
+export { isEquivalent, gradeAnswer, AnswerKey, clusterEquivalent } from './equivalence.js';
