@@ -26,7 +26,7 @@ struct ModelSpec {
     std::string out, arch = "qwen2", vocab = "qwen2", vocab_path, type = "f32", name = "rstar-random";
     int n_embd = 64, n_layer = 2, n_head = 4, n_head_kv = 2, n_ff = 128, n_ctx = 4096;
     float rope_base = 1e6f, eps = 1e-6f, init_std = 0.02f;
-    bool tied = true, biases = true;
+    bool tied = true, biases = true, value_head = false;
     uint64_t seed = 42;
 };
 
@@ -171,6 +171,16 @@ class MakeModelWorker : public PromiseWorker {
         if (a == "llama") gguf_set_val_u32(g.get(), (a + ".rope.dimension_count").c_str(), (uint32_t) head_dim);
         gguf_set_val_str(g.get(), "rstar.generator", "rstar model make (random weights: for speed, never accuracy)");
         gguf_set_val_u64(g.get(), "rstar.seed", s_.seed);
+        if (s_.value_head) {
+            // A random PPM head in the layout `rstar train ppm` writes (for scoring tests/benchmarks).
+            std::vector<float> w((size_t) s_.n_embd);
+            uint64_t state = s_.seed ^ 0x5eedull;
+            const float a = std::sqrt(3.0f / (float) s_.n_embd);
+            for (float & x : w) x = a * (2.0f * (float) ((splitmix64(state) >> 40) * (1.0 / 16777216.0)) - 1.0f);
+            gguf_set_arr_data(g.get(), "rstar.value_head.weight", GGUF_TYPE_FLOAT32, w.data(), w.size());
+            gguf_set_val_f32(g.get(), "rstar.value_head.bias", 0.0f);
+            gguf_set_val_str(g.get(), "rstar.value_head.transform", "tanh_div5");
+        }
 
         const int n_vocab = s_.vocab == "bytes" ? (set_tokenizer_bytes(g.get()), 256 + 1 + 3 + kNumMarkers)
                                                 : set_tokenizer_qwen2(g.get(), s_.vocab_path);
@@ -290,6 +300,7 @@ static Napi::Value make_model(const Napi::CallbackInfo & info) {
     s.init_std = (float) get_number(o, "initStd", s.init_std);
     s.tied = get_bool(o, "tied", s.tied);
     s.biases = get_bool(o, "biases", s.biases);
+    s.value_head = get_bool(o, "valueHead", false);
     s.seed = (uint64_t) get_number(o, "seed", 42);
     if (s.out.empty()) throw_js(env, "INVALID_ARGUMENT", "Expected an output path for out");
     if (s.arch != "qwen2" && s.arch != "llama") throw_js(env, "INVALID_ARGUMENT", "Expected arch qwen2 or llama");

@@ -13,7 +13,7 @@ namespace rstar {
 struct ValueHead {
     std::vector<float> weight;  // n_embd
     float bias = 0.0f;
-    std::string transform = "tanh5";
+    std::string transform = "tanh_div5";
 };
 
 class Model : public Napi::ObjectWrap<Model> {

@@ -237,3 +237,30 @@ test('the Qwen2 tokenizer round-trips the benchmark files and keeps every marker
     await model.dispose();
   }
 });
+
+test('PPM scores are batched, reuse cached prefixes and do not depend on the batch they ride in', async (t) => {
+  const model = await Model.load(await testModel('tiny-bytes-ppm-f32'));
+  try {
+    t.true(model.info.hasValueHead);
+    const ctx = await model.createContext({ contextSize: 4096, kvType: 'f32', threads: 1 });
+    const stem = model.tokenize(`<|user|>:\n${question}\n<|assistant|>: <code>\n`);
+    const steps = ['# add\nx = 48 + 24<end_of_step>', '# subtract\nx = 48 - 24<end_of_step>', '# print\nprint(72)<end_of_code>'].map((s) => [...stem, ...model.tokenize(s)]);
+    const together = await ctx.score(steps);
+    const decodedBefore = ctx.stats().tokensDecoded;
+    const again = await ctx.score(steps);
+    // Cached: each sequence only re-decodes its last token to read the head.
+    t.is(ctx.stats().tokensDecoded - decodedBefore, steps.length);
+    const other = await model.createContext({ contextSize: 4096, kvType: 'f32', threads: 1 });
+    const alone = [];
+    for (const s of steps) alone.push((await other.score([s]))[0]);
+    for (let i = 0; i < steps.length; i++) {
+      t.true(Math.abs(together[i] - alone[i]) < 1e-4, `${together[i]} vs ${alone[i]}`);
+      t.true(Math.abs(together[i] - again[i]) < 1e-4);
+    }
+    t.not(together[0], together[1]);
+    const seq = await other.createSequence(steps[2]);
+    t.true(Math.abs((await seq.score()) - together[2]) < 1e-4);
+  } finally {
+    await model.dispose();
+  }
+});

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { benchCommand } from './commands/bench.js';
 import { gradeCommand } from './commands/grade.js';
 import { modelCommand } from './commands/model.js';
+import { ppmCommand } from './commands/ppm.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [modelCommand, benchCommand, gradeCommand];
+export const commands: CommandModule<any, any>[] = [modelCommand, benchCommand, gradeCommand, ppmCommand];

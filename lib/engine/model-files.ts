@@ -45,6 +45,8 @@ export interface MakeModelOptions {
   arch?: 'qwen2' | 'llama';
   overrides?: Partial<Shape>;
   threads?: number;
+  /** Add a random value head, making the file a (random) PPM for scoring tests and benchmarks. */
+  valueHead?: boolean;
 }
 
 export interface MadeModel {
@@ -105,6 +107,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
     ropeBase: shape.ropeBase,
     tied: shape.tied,
     biases: arch === 'qwen2',
+    valueHead: options.valueHead ?? false,
     seed,
   };
   const binding = loadBinding();

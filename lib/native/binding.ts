@@ -115,6 +115,8 @@ export interface MakeModelSpec {
   initStd?: number;
   tied: boolean;
   biases: boolean;
+  /** Add a random PPM value head (rstar.value_head.*) to the metadata. */
+  valueHead?: boolean;
   seed: number;
 }
 

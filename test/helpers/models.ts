@@ -16,6 +16,8 @@ const specs = {
   'tiny-qwen2-f32': { preset: 'tiny', vocab: 'qwen2', type: 'f32' },
   /** Byte-level vocabulary: a 0.4 MB model. */
   'tiny-bytes-f32': { preset: 'tiny', vocab: 'bytes', type: 'f32' },
+  /** A random PPM: the byte model plus a random value head. */
+  'tiny-bytes-ppm-f32': { preset: 'tiny', vocab: 'bytes', type: 'f32', valueHead: true },
   /** llama architecture (no biases), byte vocabulary. */
   'tiny-llama-bytes-f32': { preset: 'tiny', vocab: 'bytes', type: 'f32', arch: 'llama' },
 } satisfies Record<string, Omit<MakeModelOptions, 'out'>>;

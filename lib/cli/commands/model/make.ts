@@ -16,6 +16,7 @@ interface MakeArgs {
   kvHeads?: number;
   ff?: number;
   ctx?: number;
+  valueHead?: boolean;
   json: boolean;
 }
 
@@ -27,6 +28,7 @@ export async function runMake(args: MakeArgs): Promise<MadeModel> {
     seed: args.seed,
     out: args.out,
     arch: args.arch,
+    valueHead: args.valueHead,
     overrides: { layers: args.layers, embd: args.embd, heads: args.heads, kvHeads: args.kvHeads, ff: args.ff, ctx: args.ctx },
   });
   if (args.json) printJsonLine(made);
@@ -58,6 +60,7 @@ export const makeCommand: CommandModule<object, MakeArgs> = {
       .option('kv-heads', { type: 'number', describe: 'override: key/value heads (GQA)' })
       .option('ff', { type: 'number', describe: 'override: feed-forward size' })
       .option('ctx', { type: 'number', describe: 'override: trained context length written to the file' })
+      .option('value-head', { type: 'boolean', default: false, describe: 'add a random PPM value head (scoring tests and benchmarks)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
       .example('$0 model make --preset tiny --vocab bytes --type f32 --out tiny.gguf', 'a 0.2 MB model for tests')
       .example('$0 model make --preset qwen2.5-0.5b --type q8_0 --out q05.gguf', 'the engine benchmark model'),
