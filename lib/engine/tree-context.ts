@@ -698,8 +698,11 @@ export class TreeContext {
         // up on the newest request so the others can go on: never a hang.
         const cachedIdle = [...this.live].filter((s) => s.cached && s.pins === 0 && !s.busy).length;
         if (this.evict(Math.max(1, Math.ceil(cachedIdle / 2))) === 0) {
+          // The newest request gives way. A generation ends early with what it has (stopReason
+          // 'context_full', like running into the context end); other requests reject.
           const victim = plan[plan.length - 1].job;
-          this.fail(victim, new KvCacheFullError(`${e.message} (${this.live.size} live sequences)`));
+          if (victim.mode === 'generate') this.finishGeneration(victim, 'context_full', null, victim.gen!.text.length);
+          else this.fail(victim, new KvCacheFullError(`${e.message} (${this.live.size} live sequences)`));
         }
         return;
       }
@@ -766,12 +769,17 @@ export class TreeContext {
     if (!reason && g.tokens.length >= g.maxTokens) reason = 'max_tokens';
     if (!reason && seq.tokens.length >= this.contextSize) reason = 'context_full';
     if (reason) {
-      const generation: Generation = { text: g.text.subarray(0, cut).toString('utf8'), tokens: g.tokens, stopReason: reason, stop, logprob: g.logprob };
-      this.finish(job, generation);
+      this.finishGeneration(job, reason, stop, cut);
       return;
     }
     job.feed = [token];
     job.pos = 0;
+  }
+
+  private finishGeneration(job: Job, reason: StopReason, stop: string | null, cut: number): void {
+    const g = job.gen!;
+    const generation: Generation = { text: g.text.subarray(0, cut).toString('utf8'), tokens: g.tokens, stopReason: reason, stop, logprob: g.logprob };
+    this.finish(job, generation);
   }
 
   /** Disposes the context: pending requests reject with DisposedError. Idempotent. */
