@@ -18,7 +18,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-fopenmp-simd", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fopenmp-simd", "-fno-trapping-math", "-Wno-unused-parameter"],
       "ldflags": ["-Wl,--exclude-libs,ALL"]
     }
   ]

@@ -32,8 +32,28 @@ static inline float fast_exp_nonpos(float x) {
 static float max_of(const float * x, int n) {
     float m = x[0];
 #pragma omp simd reduction(max : m)
-    for (int i = 1; i < n; ++i) m = std::max(m, x[i]);
+    for (int i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
     return m;
+}
+
+// The index where the running sum of w first exceeds u: block sums (vectorised) find the block,
+// then a short scalar scan inside it. Falls back to the last index on rounding.
+static int find_cumulative(const float * w, int n, double u) {
+    constexpr int B = 256;
+    double acc = 0.0;
+    int i = 0;
+    for (; i + B <= n; i += B) {
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int k = 0; k < B; ++k) s += w[i + k];
+        if (acc + s > u) break;
+        acc += s;
+    }
+    for (; i < n; ++i) {
+        acc += w[i];
+        if (acc > u) return i;
+    }
+    return n - 1;
 }
 
 float log_sum_exp(const float * x, int n, float max_x) {
@@ -68,16 +88,7 @@ SampleOut Sampler::sample(const float * logits, int n) {
             w[i] = fast_exp_nonpos((logits[i] - mx) * inv_t);
             sum += w[i];
         }
-        const double u = uniform() * sum;
-        double acc = 0.0;
-        int chosen = n - 1;
-        for (int i = 0; i < n; ++i) {
-            acc += scratch_[i];
-            if (acc > u) {
-                chosen = i;
-                break;
-            }
-        }
+        const int chosen = find_cumulative(w, n, uniform() * sum);
         out.token = chosen;
         const float lse = (t == 1.0f) ? mx + std::log(sum) : log_sum_exp(logits, n, mx);
         out.logprob = logits[chosen] - lse;

@@ -268,3 +268,33 @@ test('PPM scores are batched, reuse cached prefixes and do not depend on the bat
     await model.dispose();
   }
 });
+
+test('sampling reports the model log-probability of each token, and top-k 1 is greedy', async (t) => {
+  const model = await Model.load(await testModel('tiny-bytes-f32'));
+  try {
+    const ctx = await model.createContext({ contextSize: 1024, kvType: 'f32', threads: 1 });
+    const seq = await ctx.createSequence(model.tokenize('<|user|>:\nWhat is 7 * 6?\n<|assistant|>: '));
+    const logits = await seq.logits();
+    let max = -Infinity;
+    let argmax = 0;
+    for (let i = 0; i < logits.length; i++) if (logits[i] > max) [max, argmax] = [logits[i], i];
+    let sum = 0;
+    for (const l of logits) sum += Math.exp(l - max);
+    const lse = max + Math.log(sum);
+    const seen = new Set<number>();
+    for (const [i, opts] of [{ temperature: 1 }, { temperature: 0.7 }, { temperature: 1.3, topK: 20 }, { temperature: 1, topP: 0.9 }].entries()) {
+      for (let seed = 0; seed < 5; seed++) {
+        const [child] = await seq.fork(1);
+        const g = await child.generate({ ...opts, seed: seed * 31 + i, maxTokens: 1 });
+        seen.add(g.tokens[0]);
+        t.true(Math.abs(g.logprob - (logits[g.tokens[0]] - lse)) < 1e-3, `logprob ${g.logprob} vs ${logits[g.tokens[0]] - lse}`);
+        await child.release();
+      }
+    }
+    t.true(seen.size > 3, 'different seeds should sample different tokens from a flat distribution');
+    const [k1] = await seq.fork(1);
+    t.is((await k1.generate({ temperature: 1, topK: 1, maxTokens: 1, seed: 99 })).tokens[0], argmax);
+  } finally {
+    await model.dispose();
+  }
+});
