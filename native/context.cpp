@@ -12,10 +12,12 @@ static constexpr int kMaxSeq = 256;  // LLAMA_MAX_SEQ, a compile-time limit of l
 
 Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(info) {}
 
+// Reached only when the JavaScript object is collected without dispose(), or at environment
+// teardown, where the Model may already be finalised: so the model is not touched here (a Model
+// that still counts this context keeps its weights, which llama_free may need).
 Context::~Context() {
     if (batch.token) llama_batch_free(batch);
     if (ctx) llama_free(ctx);
-    if (model) model->contexts--;
 }
 
 void Context::free_context(Napi::Env env) {

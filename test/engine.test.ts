@@ -298,3 +298,21 @@ test('sampling reports the model log-probability of each token, and top-k 1 is g
     await model.dispose();
   }
 });
+
+test('loading reports progress, and a process that exits with live objects exits cleanly', async (t) => {
+  const seen: number[] = [];
+  const model = await Model.load(await testModel('tiny-qwen2-f32'), { onProgress: (p) => seen.push(p) });
+  await new Promise((r) => setImmediate(r));
+  t.true(seen.length > 0 && seen[seen.length - 1] === 1, `progress ${seen.join(',')}`);
+  await model.dispose();
+  // A child process that leaves a model, a context and a running generation behind at exit.
+  const { execFileSync } = await import('node:child_process');
+  const script = `import('${new URL('../lib/index.js', import.meta.url).href}').then(async ({ Model }) => {
+    const m = await Model.load(${JSON.stringify(await testModel('tiny-bytes-f32'))});
+    const c = await m.createContext({ contextSize: 512 });
+    c.expand(m.tokenize('hello'), 4, { maxTokens: 200 }).catch(() => {});
+    setTimeout(() => process.exit(0), 30);
+  });`;
+  execFileSync(process.execPath, ['-e', script], { stdio: 'pipe' });
+  t.pass();
+});
