@@ -1,25 +1,13 @@
 /** Public types of the inference engine (lib/engine). */
 
-/** What `Model.info` reports, read from the GGUF and the loaded model. */
-export interface ModelInfo {
+import type { NativeModelInfo } from '../native/binding.js';
+
+/**
+ * What `Model.info` reports, read from the GGUF and the loaded model: architecture, shape,
+ * special token ids (-1 when absent), `hasValueHead` (the file is a PPM) and the metadata as strings.
+ */
+export interface ModelInfo extends NativeModelInfo {
   path: string;
-  architecture: string;
-  description: string;
-  nParams: number;
-  sizeBytes: number;
-  nVocab: number;
-  nCtxTrain: number;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  nHeadKv: number;
-  /** Token ids of the special tokens; -1 when the vocabulary has none. */
-  bos: number;
-  eos: number;
-  /** True when the GGUF carries an rStar value head (`rstar.value_head.weight`), i.e. it is a PPM. */
-  hasValueHead: boolean;
-  /** GGUF metadata as strings (arrays are summarised). */
-  metadata: Record<string, string>;
 }
 
 export interface LoadModelOptions {
