@@ -45,7 +45,7 @@ export const benchEngineCommand: CommandModule<object, BenchEngineArgs> = {
       .option('prefix', { type: 'number', default: 256, describe: 'P: prefix tokens' })
       .option('children', { type: 'number', default: 16, describe: 'K: children forked from the prefix' })
       .option('tokens', { type: 'number', default: 64, describe: 'T: tokens generated per child' })
-      .option('repeat', { type: 'number', default: 1, describe: 'timed runs per path; the best is reported' })
+      .option('repeat', { type: 'number', default: 2, describe: 'rounds (ours, llama-batched-bench, naive in turn); the best run of each is reported' })
       .option('json', { type: 'boolean', default: false, describe: 'last stdout line: one JSON object (ours_tps, llama_batched_bench_tps, ratio, naive_tps, prefix_tokens_decoded, ...)' })
       .example('$0 bench engine --model q05.gguf --threads 2 --json', ''),
   handler: async (args: ArgumentsCamelCase<BenchEngineArgs>) => {
