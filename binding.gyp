@@ -12,7 +12,13 @@
         "native/model.cpp",
         "native/context.cpp",
         "native/sampler.cpp",
-        "native/gguf_tools.cpp"
+        "native/gguf_tools.cpp",
+        "native/train/weights.cpp",
+        "native/train/graph.cpp",
+        "native/train/packing.cpp",
+        "native/train/trainer.cpp",
+        "native/train/selftest.cpp",
+        "native/train/train_addon.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -17,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { DataError, assertInteger, assertNumber, invalidArgument } from './errors.js';
 import { STEP_STOP_MARKERS } from './steps/markers.js';
 import { defaultPromptTemplates, type PromptTemplates } from './steps/prompts.js';
+import { defaultTrainConfig, validateTrainConfig, type TrainConfig } from './train/config.js';
 
 /** Settings of one MCTS run over a problem (spec §3). */
 export interface SearchConfig {
@@ -139,6 +140,7 @@ export interface RstarConfig {
   search: SearchConfig;
   extract: ExtractConfig;
   prompts: PromptTemplates;
+  train: TrainConfig;
 }
 
 export const defaultSearchConfig: SearchConfig = {
@@ -180,6 +182,7 @@ export const defaultConfig: RstarConfig = {
   search: defaultSearchConfig,
   extract: defaultExtractConfig,
   prompts: defaultPromptTemplates,
+  train: defaultTrainConfig,
 };
 
 /**
@@ -228,6 +231,7 @@ export function validateExtractConfig(e: ExtractConfig): void {
 const validators: { [K in keyof RstarConfig]?: (section: RstarConfig[K]) => void } = {
   search: validateSearchConfig,
   extract: validateExtractConfig,
+  train: validateTrainConfig,
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "llama.h"
+#include "train/train.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -51,6 +52,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     init_context(env, exports);
     init_sampler(env, exports);
     init_gguf_tools(env, exports);
+    InitTrainer(env, exports);
     return exports;
 }
 

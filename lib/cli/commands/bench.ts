@@ -4,11 +4,13 @@
  */
 import type { CommandModule } from 'yargs';
 import { benchEngineCommand } from './bench/engine.js';
+import { benchExecCommand } from './bench/exec.js';
 import { benchGradeCommand } from './bench/grade.js';
+import { benchTrainCommand } from './bench/train.js';
 
 // Each benchmark is one file under ./bench; add yours to this list.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const benchSubcommands: CommandModule<any, any>[] = [benchEngineCommand, benchGradeCommand];
+export const benchSubcommands: CommandModule<any, any>[] = [benchEngineCommand, benchExecCommand, benchGradeCommand, benchTrainCommand];
 
 export const benchCommand: CommandModule = {
   command: 'bench <command>',

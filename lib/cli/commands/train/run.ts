@@ -1,0 +1,273 @@
+/**
+ * What `rstar train sft` and `rstar train ppm` share: the flags, the configuration layers (defaults,
+ * --config FILE, flags), loading and splitting the data, the choice between the built-in trainer and
+ * the external hook, progress on stderr, Ctrl-C handling, and the `--json` line.
+ */
+import { existsSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { readConfigFile, resolveConfig, type ConfigOverrides, type RstarConfig } from '../../../config.js';
+import { invalidArgument } from '../../../errors.js';
+import type { TrainHyperparameters } from '../../../train/config.js';
+import { loadPairRows, loadSftRows, splitHeldOut, type PairRow, type SftRow } from '../../../train/data.js';
+import { runExternalTrainer } from '../../../train/external.js';
+import { trainModel, type TrainProgress, type TrainReport } from '../../../train/trainer.js';
+import { formatDuration, printJsonLine, Progress } from '../../output.js';
+
+export interface TrainArgs {
+  model: string;
+  data: string;
+  eval?: string;
+  out: string;
+  epochs?: number;
+  lr?: number;
+  batch?: number;
+  ctx?: number;
+  threads?: number;
+  evalFraction?: number;
+  seed?: number;
+  schedule?: 'linear' | 'cosine' | 'constant';
+  warmupRatio?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  headLrMult?: number;
+  valueTransform?: 'tanh5' | 'tanh' | 'raw';
+  checkpointEvery?: number;
+  freezeEmbeddings?: boolean;
+  checkpointDir?: string;
+  resume: boolean;
+  maxSteps?: number;
+  device?: 'auto' | 'cpu' | 'gpu';
+  external?: string;
+  config?: string;
+  json: boolean;
+  quiet: boolean;
+}
+
+/** The outcome of one `rstar train` command: the built-in trainer's report, or the external run's. */
+export interface TrainCommandResult {
+  trainer: 'builtin' | 'external';
+  report: TrainReport | null;
+  /** The `--json` object (snake_case keys, the contract of the issue). */
+  json: Record<string, unknown>;
+}
+
+export function trainOptions<T>(y: Argv<T>, mode: 'sft' | 'ppm'): Argv<T> {
+  const what = mode === 'sft' ? 'examples' : 'pairs';
+  let b = y
+    .option('model', { type: 'string', demandOption: true, describe: 'input GGUF (llama/qwen2, F32/F16/BF16 weights)' })
+    .option('data', {
+      type: 'string',
+      demandOption: true,
+      describe: mode === 'sft' ? 'training JSONL of {prompt, completion} (rstar generate: sft.jsonl)' : 'training JSONL of {prompt, chosen, rejected} (rstar generate: pairs.jsonl)',
+    })
+    .option('eval', { type: 'string', describe: `held-out JSONL (default: --eval-fraction of --data, split by prompt)` })
+    .option('out', { type: 'string', demandOption: true, describe: 'output GGUF' })
+    .option('epochs', { type: 'number', describe: `passes over the data (default ${mode === 'sft' ? 2 : 1})` })
+    .option('lr', { type: 'number', describe: 'peak learning rate (default 7e-6; ~1e-3 for tiny models from scratch)' })
+    .option('batch', { type: 'number', describe: `${what} per optimizer step, accumulated over packed micro-batches (default ${mode === 'sft' ? 128 : 512})` })
+    .option('ctx', { type: 'number', describe: `tokens per packed micro-batch; longer ${what} are truncated (default ${mode === 'sft' ? 4096 : 2048})` })
+    .option('threads', { type: 'number', describe: 'CPU threads (default: all cores)' })
+    .option('eval-fraction', { type: 'number', describe: 'held-out share of --data when --eval is absent (default 0.05)' })
+    .option('seed', { type: 'number', describe: 'data order, split and initialisation seed (default 42)' })
+    .option('schedule', { choices: ['linear', 'cosine', 'constant'] as const, describe: 'learning-rate decay after warmup (default linear)' })
+    .option('warmup-ratio', { type: 'number', describe: 'warmup steps as a fraction of all steps (default 0.03)' })
+    .option('weight-decay', { type: 'number', describe: `AdamW weight decay on matrices (default ${mode === 'sft' ? 0.1 : 0})` })
+    .option('grad-clip', { type: 'number', describe: 'clip the global gradient norm (default 1; 0 disables)' })
+    .option('freeze-embeddings', { type: 'boolean', describe: 'keep token_embd (and a tied output head) fixed, as llama-finetune does (default: train every weight)' })
+    .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (default: every tenth of the run; 0: only on Ctrl-C)' })
+    .option('checkpoint-dir', { type: 'string', describe: 'checkpoint directory (default OUT.ckpt); a matching checkpoint there is resumed' })
+    .option('resume', { type: 'boolean', default: true, describe: 'continue from a checkpoint of the same run (--no-resume starts over)' })
+    .option('max-steps', { type: 'number', describe: 'stop after this many optimizer steps' })
+    .option('device', { choices: ['auto', 'cpu', 'gpu'] as const, describe: 'where to train (default auto: a GPU when the build has one)' })
+    .option('external', { type: 'string', describe: `external trainer command template (overrides config train.external.${mode}; see lib/train/external.ts)` })
+    .option('config', { type: 'string', describe: 'JSON file overriding any configuration key (flags win)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the result as one JSON object on the last line of stdout' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
+  if (mode === 'ppm') {
+    b = b
+      .option('head-lr-mult', { type: 'number', describe: 'learning-rate multiplier of the value head (default 1)' })
+      .option('value-transform', { choices: ['tanh5', 'tanh', 'raw'] as const, describe: 'inference transform of the head written into the PPM (default tanh5)' });
+  }
+  return b;
+}
+
+/** The resolved configuration: defaults, then --config FILE, then the flags. */
+export async function trainConfig(mode: 'sft' | 'ppm', args: TrainArgs): Promise<RstarConfig> {
+  const file = args.config ? await readConfigFile(args.config) : undefined;
+  const section: Record<string, unknown> = {};
+  const set = (key: string, value: unknown): void => {
+    if (value !== undefined) section[key] = value;
+  };
+  set('epochs', args.epochs);
+  set('lr', args.lr);
+  set('batch', args.batch);
+  set('ctx', args.ctx);
+  set('evalFraction', args.evalFraction);
+  set('seed', args.seed);
+  set('schedule', args.schedule);
+  set('warmupRatio', args.warmupRatio);
+  set('weightDecay', args.weightDecay);
+  set('gradClip', args.gradClip);
+  set('checkpointEvery', args.checkpointEvery);
+  set('freezeEmbeddings', args.freezeEmbeddings);
+  if (mode === 'ppm') {
+    set('headLrMult', args.headLrMult);
+    set('valueTransform', args.valueTransform);
+  }
+  const train: Record<string, unknown> = { [mode]: section };
+  if (args.threads !== undefined) train.threads = args.threads;
+  if (args.device !== undefined) train.device = args.device;
+  if (args.external !== undefined) train.external = { [mode]: args.external };
+  return resolveConfig(file, { train } as ConfigOverrides);
+}
+
+function describeProgress(p: TrainProgress): string {
+  switch (p.phase) {
+    case 'tokenize':
+      return 'tokenizing';
+    case 'eval_before':
+    case 'eval_after':
+      return `held-out evaluation ${p.phase === 'eval_before' ? 'before' : 'after'} training ${Math.round(p.fraction * 100)}%`;
+    case 'checkpoint':
+      return `step ${p.step}/${p.totalSteps}: writing a checkpoint`;
+    case 'save':
+      return 'writing the model';
+    default:
+      return (
+        `step ${p.step}/${p.totalSteps} (epoch ${p.epoch.toFixed(2)}) loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ` +
+        `| ${Math.round(p.tokensPerSecond).toLocaleString('en-US')} tok/s | ETA ${formatDuration(p.etaSeconds)}`
+      );
+  }
+}
+
+function jsonOf(mode: 'sft' | 'ppm', r: TrainReport, epochs: number): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    mode,
+    trainer: 'builtin',
+    model: r.model,
+    out: r.cancelled ? null : r.out,
+    cancelled: r.cancelled,
+    eval_loss_before: r.evalLossBefore,
+    eval_loss_after: r.evalLossAfter,
+  };
+  if (mode === 'ppm') {
+    base.eval_pair_accuracy_before = r.evalPairAccuracyBefore;
+    base.eval_pair_accuracy = r.evalPairAccuracyAfter;
+  }
+  return {
+    ...base,
+    train_tokens_per_s: r.trainTokensPerSecond,
+    train_tokens: r.trainTokens,
+    train_seconds: r.trainSeconds,
+    steps: r.steps,
+    total_steps: r.totalSteps,
+    epochs,
+    final_train_loss: r.finalTrainLoss,
+    resumed_from_step: r.resumedFromStep,
+    skipped_steps: r.skippedSteps,
+    train_rows: r.train.examples,
+    train_rows_used: r.train.used,
+    eval_rows: r.eval.examples,
+    truncated: r.train.truncated + r.eval.truncated,
+    skipped: r.train.skipped + r.eval.skipped,
+    device: r.device,
+    peak_rss_mib: r.memory.peakRssMiB,
+    memory_mib: { weights: r.memory.weightsMiB, grads: r.memory.gradsMiB, optimizer: r.memory.optimizerMiB, compute: r.memory.computeMiB },
+    checkpoint_dir: r.checkpointDir,
+  };
+}
+
+function summaryOf(mode: 'sft' | 'ppm', r: TrainReport): string {
+  const f = (x: number | null, d = 4): string => (x === null ? 'n/a' : x.toFixed(d));
+  const lines = [
+    `${r.cancelled ? 'interrupted' : 'done'}: ${r.steps}/${r.totalSteps} steps in ${formatDuration(r.trainSeconds)}, ` +
+      `${Math.round(r.trainTokensPerSecond).toLocaleString('en-US')} tokens/s on ${r.device}`,
+    `held-out loss ${f(r.evalLossBefore)} -> ${f(r.evalLossAfter)}` +
+      (mode === 'ppm' ? `, pair accuracy ${f(r.evalPairAccuracyBefore, 3)} -> ${f(r.evalPairAccuracyAfter, 3)}` : ''),
+    `data: ${r.train.used}/${r.train.examples} training and ${r.eval.used}/${r.eval.examples} held-out ${mode === 'sft' ? 'examples' : 'pairs'}` +
+      (r.train.truncated + r.eval.truncated ? `, ${r.train.truncated + r.eval.truncated} truncated` : '') +
+      (r.train.skipped + r.eval.skipped ? `, ${r.train.skipped + r.eval.skipped} skipped` : ''),
+  ];
+  if (r.cancelled) lines.push(`checkpoint: ${r.checkpointDir ?? '(none)'}; run the same command again to resume`);
+  else lines.push(`wrote ${r.out}`);
+  return lines.join('\n');
+}
+
+/** The handler of `rstar train sft|ppm`, callable from scripts and tests. */
+export async function runTrainCommand(mode: 'sft' | 'ppm', args: TrainArgs): Promise<TrainCommandResult> {
+  if (!existsSync(args.model)) throw invalidArgument('an existing GGUF file', '--model', args.model);
+  const config = await trainConfig(mode, args);
+  const hyper: TrainHyperparameters = config.train[mode];
+  const load = (path: string, flag: string): Promise<SftRow[] | PairRow[]> => (mode === 'sft' ? loadSftRows(path, flag) : loadPairRows(path, flag));
+  const rows = await load(args.data, '--data');
+  let train: SftRow[] | PairRow[];
+  let evalRows: SftRow[] | PairRow[];
+  if (args.eval !== undefined) {
+    train = rows;
+    evalRows = await load(args.eval, '--eval');
+  } else {
+    const split = splitHeldOut<SftRow | PairRow>(rows, hyper.evalFraction, hyper.seed);
+    train = split.train as SftRow[] | PairRow[];
+    evalRows = split.eval as SftRow[] | PairRow[];
+  }
+
+  const progress = new Progress(`train ${mode}`, args.quiet);
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    progress.done('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit)');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const external = config.train.external[mode];
+    if (external) {
+      progress.update(`external trainer: ${external}`, true);
+      const ext = await runExternalTrainer({ mode, command: external, model: args.model, out: args.out, train, eval: evalRows, hyper, signal: controller.signal });
+      const json = {
+        mode,
+        trainer: 'external',
+        model: args.model,
+        out: args.out,
+        cancelled: false,
+        eval_loss_before: ext.metrics.eval_loss_before ?? null,
+        eval_loss_after: ext.metrics.eval_loss_after ?? null,
+        ...(mode === 'ppm' ? { eval_pair_accuracy_before: ext.metrics.eval_pair_accuracy_before ?? null, eval_pair_accuracy: ext.metrics.eval_pair_accuracy ?? null } : {}),
+        train_tokens_per_s: ext.metrics.train_tokens_per_s ?? null,
+        train_rows: train.length,
+        eval_rows: evalRows.length,
+        seconds: ext.seconds,
+        workdir: ext.workdir,
+      };
+      progress.done(`external trainer finished in ${formatDuration(ext.seconds)}`);
+      if (args.json) printJsonLine(json);
+      else process.stdout.write(`done: the external trainer wrote ${args.out} in ${formatDuration(ext.seconds)} (data in ${ext.workdir})\n`);
+      return { trainer: 'external', report: null, json };
+    }
+
+    const common = {
+      model: args.model,
+      out: args.out,
+      threads: config.train.threads,
+      device: config.train.device,
+      checkpointDir: args.checkpointDir,
+      resume: args.resume,
+      maxSteps: args.maxSteps,
+      signal: controller.signal,
+      onProgress: (p: TrainProgress) => progress.update(describeProgress(p), p.phase !== 'train'),
+      metadata: { 'rstar.train.config': JSON.stringify({ mode, data: args.data, eval: args.eval ?? null, hyper }) },
+    };
+    const report =
+      mode === 'sft'
+        ? await trainModel({ ...common, mode, train: train as SftRow[], eval: evalRows as SftRow[], hyper: config.train.sft })
+        : await trainModel({ ...common, mode, train: train as PairRow[], eval: evalRows as PairRow[], hyper: config.train.ppm });
+    progress.done(report.cancelled ? 'interrupted' : 'done');
+    const json = jsonOf(mode, report, hyper.epochs);
+    if (args.json) printJsonLine(json);
+    else process.stdout.write(`${summaryOf(mode, report)}\n`);
+    if (report.cancelled) process.exitCode = 130;
+    return { trainer: 'builtin', report, json };
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

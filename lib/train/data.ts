@@ -1,0 +1,139 @@
+/**
+ * Training data for the trainers: the JSONL files `rstar generate` writes, validated row by row, the
+ * per-prefix-group weights of PPM pairs, and the held-out split.
+ *
+ * SFT rows: {"prompt": string, "completion": string, ...}; the loss covers the completion only.
+ * PPM rows: {"prompt": string, "chosen": string, "rejected": string, ...} plus, optionally, the pair's
+ * group sizes `posCount`/`negCount` (as lib/data/extract.ts writes them; `pos_count`/`neg_count` as
+ * the reference writes them) or an explicit `weight`. Other fields are ignored.
+ */
+import { existsSync } from 'node:fs';
+import { DataError, invalidArgument } from '../errors.js';
+import { readJsonl } from '../data/jsonl.js';
+
+export interface SftRow {
+  prompt: string;
+  completion: string;
+}
+
+export interface PairRow {
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  /** Loss weight of the pair within its prefix group (see pairWeights). */
+  weight: number;
+}
+
+function field(row: Record<string, unknown>, key: string, where: string, allowEmpty: boolean): string {
+  const v = row[key];
+  if (typeof v !== 'string') throw new DataError(`${where}: "${key}" must be a string`);
+  if (!allowEmpty && v.length === 0) throw new DataError(`${where}: "${key}" is empty`);
+  return v;
+}
+
+function optionalCount(row: Record<string, unknown>, ...keys: string[]): number | undefined {
+  for (const k of keys) {
+    const v = row[k];
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  }
+  return undefined;
+}
+
+async function readRows(path: string, flag: string): Promise<Array<{ row: Record<string, unknown>; where: string }>> {
+  if (!existsSync(path)) throw invalidArgument('an existing JSONL file', flag, path);
+  const out: Array<{ row: Record<string, unknown>; where: string }> = [];
+  let i = 0;
+  for await (const row of readJsonl<unknown>(path)) {
+    i += 1;
+    const where = `${path} record ${i}`;
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new DataError(`${where} is not a JSON object`);
+    out.push({ row: row as Record<string, unknown>, where });
+  }
+  if (out.length === 0) throw new DataError(`${path} holds no records`);
+  return out;
+}
+
+/** Reads SFT rows ({prompt, completion}); a malformed row throws DataError naming file and record. */
+export async function loadSftRows(path: string, flag = '--data'): Promise<SftRow[]> {
+  return (await readRows(path, flag)).map(({ row, where }) => ({
+    prompt: field(row, 'prompt', where, true),
+    completion: field(row, 'completion', where, false),
+  }));
+}
+
+/**
+ * Reads PPM pairs ({prompt, chosen, rejected}) and gives each its weight: an explicit `weight`, else
+ * the reference's factor from the group sizes (spec §5.2), else group sizes counted in the file.
+ */
+export async function loadPairRows(path: string, flag = '--data'): Promise<PairRow[]> {
+  const rows = await readRows(path, flag);
+  const pairs = rows.map(({ row, where }) => {
+    const pair = { prompt: field(row, 'prompt', where, true), chosen: field(row, 'chosen', where, false), rejected: field(row, 'rejected', where, false) };
+    if (pair.chosen === pair.rejected) throw new DataError(`${where}: "chosen" and "rejected" are the same text`);
+    const weight = row.weight;
+    if (weight !== undefined && (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0)) {
+      throw new DataError(`${where}: "weight" must be a positive number`);
+    }
+    return {
+      ...pair,
+      weight: weight as number | undefined,
+      posCount: optionalCount(row, 'posCount', 'pos_count'),
+      negCount: optionalCount(row, 'negCount', 'neg_count'),
+    };
+  });
+  const counted = pairWeights(pairs);
+  return pairs.map((p, i) => ({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, weight: p.weight ?? counted[i] }));
+}
+
+/**
+ * Per-pair loss weights, as the reference's RMTrainer: 1/(pos·neg) for a prefix group with `pos`
+ * chosen and `neg` rejected candidates (1/(pos+neg) when one side is 0), so each group of pos×neg
+ * pairs contributes its average. Counts come from the row when present, else from the data: the
+ * distinct chosen and rejected texts sharing the pair's prompt.
+ */
+export function pairWeights(pairs: ReadonlyArray<{ prompt: string; chosen: string; rejected: string; posCount?: number; negCount?: number }>): number[] {
+  const groups = new Map<string, { pos: Set<string>; neg: Set<string> }>();
+  for (const p of pairs) {
+    let g = groups.get(p.prompt);
+    if (!g) groups.set(p.prompt, (g = { pos: new Set(), neg: new Set() }));
+    g.pos.add(p.chosen);
+    g.neg.add(p.rejected);
+  }
+  return pairs.map((p) => {
+    const g = groups.get(p.prompt)!;
+    const pos = p.posCount ?? g.pos.size;
+    const neg = p.negCount ?? g.neg.size;
+    if (pos > 0 && neg > 0) return 1 / (pos * neg);
+    return 1 / Math.max(1, pos + neg);
+  });
+}
+
+/** mulberry32: a small seeded PRNG, so a split is reproducible from (data, seed). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Splits rows into train and held-out sets by prompt (rows sharing a prompt stay together, so the
+ * held-out set never contains a prefix the trainer saw). At least one prompt group is held out
+ * when `fraction` > 0 and there are two groups or more.
+ */
+export function splitHeldOut<T extends { prompt: string }>(rows: readonly T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
+  const prompts = [...new Set(rows.map((r) => r.prompt))];
+  if (fraction <= 0 || prompts.length < 2) return { train: [...rows], eval: [] };
+  const next = rng(seed);
+  for (let i = prompts.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [prompts[i], prompts[j]] = [prompts[j], prompts[i]];
+  }
+  const nEval = Math.min(prompts.length - 1, Math.max(1, Math.round(prompts.length * fraction)));
+  const held = new Set(prompts.slice(0, nEval));
+  return { train: rows.filter((r) => !held.has(r.prompt)), eval: rows.filter((r) => held.has(r.prompt)) };
+}

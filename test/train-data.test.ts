@@ -1,0 +1,89 @@
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveConfig } from '../lib/config.js';
+import { DataError, InvalidArgumentError } from '../lib/errors.js';
+import { loadPairRows, loadSftRows, pairWeights, splitHeldOut } from '../lib/train/data.js';
+import { renderCommand, shellQuote } from '../lib/train/external.js';
+import { additionPairRows, additionSftRows } from '../lib/train/synthetic.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rstar-train-data-'));
+const write = (name: string, rows: unknown[]): string => {
+  const p = join(dir, name);
+  writeFileSync(p, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return p;
+};
+
+test('pair weights follow the reference: 1/(pos*neg) per prefix group, from the row counts or from the data', (t) => {
+  const w = pairWeights([
+    { prompt: 'p', chosen: 'a', rejected: 'x' },
+    { prompt: 'p', chosen: 'a', rejected: 'y' },
+    { prompt: 'p', chosen: 'b', rejected: 'x' },
+    { prompt: 'p', chosen: 'b', rejected: 'y' },
+    { prompt: 'q', chosen: 'c', rejected: 'z' },
+    { prompt: 'r', chosen: 'c', rejected: 'z', posCount: 1, negCount: 4 },
+  ]);
+  t.deepEqual(w, [0.25, 0.25, 0.25, 0.25, 1, 0.25]);
+  // A group of 2x2 pairs weighs as much in total as a single pair.
+  t.is(w.slice(0, 4).reduce((a, b) => a + b, 0), w[4]);
+});
+
+test('PPM rows take their weight from posCount/negCount or pos_count/neg_count, or an explicit weight', async (t) => {
+  const path = write('pairs.jsonl', [
+    { prompt: 'p', chosen: 'a', rejected: 'x', posCount: 2, negCount: 2 },
+    { prompt: 'p', chosen: 'b', rejected: 'x', pos_count: 1, neg_count: 4 },
+    { prompt: 'q', chosen: 'a', rejected: 'x', weight: 3 },
+  ]);
+  const rows = await loadPairRows(path);
+  t.deepEqual(rows.map((r) => r.weight), [0.25, 0.25, 3]);
+});
+
+test('malformed rows fail with a DataError naming the file and record', async (t) => {
+  const sft = write('bad-sft.jsonl', [{ prompt: 'p', completion: 'c' }, { prompt: 'p' }]);
+  const e1 = await t.throwsAsync(loadSftRows(sft), { instanceOf: DataError });
+  t.regex(e1!.message, /bad-sft\.jsonl record 2: "completion" must be a string/);
+  const pairs = write('bad-pairs.jsonl', [{ prompt: 'p', chosen: 'same', rejected: 'same' }]);
+  await t.throwsAsync(loadPairRows(pairs), { instanceOf: DataError, message: /same text/ });
+  await t.throwsAsync(loadSftRows(join(dir, 'missing.jsonl')), { instanceOf: InvalidArgumentError });
+});
+
+test('the held-out split keeps every prompt on one side and is reproducible from the seed', (t) => {
+  const rows = additionPairRows(400, 5);
+  const a = splitHeldOut(rows, 0.1, 42);
+  const b = splitHeldOut(rows, 0.1, 42);
+  t.deepEqual(a, b);
+  t.is(a.train.length + a.eval.length, rows.length);
+  const trainPrompts = new Set(a.train.map((r) => r.prompt));
+  t.true(a.eval.length > 0);
+  t.false(a.eval.some((r) => trainPrompts.has(r.prompt)));
+  t.notDeepEqual(splitHeldOut(rows, 0.1, 43).eval, a.eval);
+  t.deepEqual(splitHeldOut(rows, 0, 42).eval, []);
+});
+
+test('the synthetic corpus is deterministic and in the step format', (t) => {
+  const rows = additionSftRows(3, 9);
+  t.deepEqual(rows, additionSftRows(3, 9));
+  for (const r of rows) {
+    const [, a, b] = /What is (\d) \+ (\d)\?/.exec(r.prompt)!;
+    t.true(r.completion.startsWith('<code>\n# Step 1:'));
+    t.true(r.completion.includes(`\\boxed{${Number(a) + Number(b)}}<end_of_answer>`));
+  }
+  for (const p of additionPairRows(20, 9)) t.not(p.chosen, p.rejected);
+});
+
+test('the train config section validates its values and rejects unknown keys', (t) => {
+  const c = resolveConfig({ train: { sft: { lr: 1e-3 }, external: { ppm: 'x' } } });
+  t.is(c.train.sft.lr, 1e-3);
+  t.is(c.train.ppm.lr, 7e-6);
+  t.is(c.train.external.ppm, 'x');
+  t.throws(() => resolveConfig({ train: { sft: { lr: -1 } } }), { instanceOf: InvalidArgumentError, message: /train\.sft\.lr/ });
+  t.throws(() => resolveConfig({ train: { ppm: { valueTransform: 'sigmoid' as never } } }), { instanceOf: InvalidArgumentError });
+  t.throws(() => resolveConfig({ train: { sft: { lR: 1 } as never } }), { instanceOf: InvalidArgumentError });
+});
+
+test('external command templates quote every value and reject unknown placeholders', (t) => {
+  t.is(shellQuote("it's"), `'it'\\''s'`);
+  t.is(renderCommand('train --in {model} --out {out}', { model: 'a b.gguf', out: "o'k" }), `train --in 'a b.gguf' --out 'o'\\''k'`);
+  t.throws(() => renderCommand('x {modle}', { model: 'm' }), { instanceOf: InvalidArgumentError, message: /\{modle\}/ });
+});
