@@ -370,29 +370,44 @@ export class TreeContext {
     }
   }
 
-  /** Raw value-head outputs for token sequences (the model must be a PPM), in one batch. */
+  /**
+   * Raw value-head outputs for token sequences (the model must be a PPM). Sequences are scored
+   * together in groups whose tokens fit in half the context (shared prefixes are decoded once),
+   * so any number of sequences can be passed without running out of KV cells.
+   */
   async score(sequences: ReadonlyArray<readonly number[]>): Promise<number[]> {
     this.check();
     if (!this.model.info.hasValueHead) throw new InvalidArgumentError(`${this.model.info.path} has no value head: score with a PPM model (rstar train ppm)`);
-    return Promise.all(
-      sequences.map(async (tokens, i) => {
-        const t = this.validateTokens(tokens, `sequences[${i}]`);
-        if (t.length === 0) throw invalidArgument('a non-empty token sequence', `sequences[${i}]`, tokens);
-        if (t.length > this.contextSize) throw new RstarError('CONTEXT_OVERFLOW', `sequences[${i}] has ${t.length} tokens; the context holds ${this.contextSize}`);
-        const ids = { left: 1 };
-        await this.reserveIds(1);
-        let seq: Sequence | null = null;
-        try {
-          seq = await this.acquire(t, t.length, ids);
-          return await this.scoreSequence(seq);
-        } finally {
-          await this.runOp(() => {
-            if (seq) this.unpin(seq);
-            this.unreserveIds(ids.left);
-          }).catch(() => undefined);
-        }
-      }),
-    );
+    const all = sequences.map((tokens, i) => {
+      const t = this.validateTokens(tokens, `sequences[${i}]`);
+      if (t.length === 0) throw invalidArgument('a non-empty token sequence', `sequences[${i}]`, tokens);
+      if (t.length > this.contextSize / 2) throw new RstarError('CONTEXT_OVERFLOW', `sequences[${i}] has ${t.length} tokens; scoring needs at most half the context (${this.contextSize} cells)`);
+      return t;
+    });
+    const out: number[] = [];
+    for (let start = 0; start < all.length; ) {
+      let end = start;
+      let budget = this.contextSize / 2;
+      while (end < all.length && (end === start || all[end].length <= budget)) budget -= all[end++].length;
+      out.push(...(await Promise.all(all.slice(start, end).map((t) => this.scoreOne(t)))));
+      start = end;
+    }
+    return out;
+  }
+
+  private async scoreOne(t: number[]): Promise<number> {
+    const ids = { left: 1 };
+    await this.reserveIds(1);
+    let seq: Sequence | null = null;
+    try {
+      seq = await this.acquire(t, t.length, ids);
+      return await this.scoreSequence(seq);
+    } finally {
+      await this.runOp(() => {
+        if (seq) this.unpin(seq);
+        this.unreserveIds(ids.left);
+      }).catch(() => undefined);
+    }
   }
 
   /** Frees every cached sequence (and its cells); sequences handed out by the low-level API stay. */
