@@ -57,11 +57,11 @@ export interface PpmTrainConfig extends TrainHyperparameters {
   /** Learning-rate multiplier of the value head over the backbone's (reference: 1). */
   headLrMult: number;
   /**
-   * Transform written into the PPM for inference (`rstar.value_head.transform`). 'tanh5' (code,
+   * Transform written into the PPM for inference (`rstar.value_head.transform`). 'tanh_div5' (code,
    * default): tanh(raw / 5); 'tanh' (paper): tanh(raw); 'raw'. Training always fits the raw head: the
    * Bradley-Terry loss needs no bound, and ggml has no backward pass for tanh.
    */
-  valueTransform: 'tanh5' | 'tanh' | 'raw';
+  valueTransform: 'tanh_div5' | 'tanh' | 'raw';
 }
 
 export interface TrainConfig {
@@ -96,7 +96,7 @@ const common: Omit<TrainHyperparameters, 'epochs' | 'batch' | 'ctx' | 'weightDec
 
 export const defaultTrainConfig: TrainConfig = {
   sft: { ...common, epochs: 2, batch: 128, ctx: 4096, weightDecay: 0.1, addEos: true },
-  ppm: { ...common, epochs: 1, batch: 512, ctx: 2048, weightDecay: 0, headLrMult: 1, valueTransform: 'tanh5' },
+  ppm: { ...common, epochs: 1, batch: 512, ctx: 2048, weightDecay: 0, headLrMult: 1, valueTransform: 'tanh_div5' },
   external: { sft: '', ppm: '' },
   threads: 0,
   device: 'auto',
@@ -129,7 +129,7 @@ export function validateTrainConfig(t: TrainConfig): void {
   validateHyperparameters(t.sft, 'train.sft');
   validateHyperparameters(t.ppm, 'train.ppm');
   assertNumber(t.ppm.headLrMult, 'train.ppm.headLrMult', 0, 1e6);
-  oneOf(t.ppm.valueTransform, ['tanh5', 'tanh', 'raw'], 'train.ppm.valueTransform');
+  oneOf(t.ppm.valueTransform, ['tanh_div5', 'tanh', 'raw'], 'train.ppm.valueTransform');
   assertInteger(t.threads, 'train.threads', 0, 1024);
   oneOf(t.device, ['auto', 'cpu', 'gpu'], 'train.device');
 }

@@ -20,7 +20,7 @@
  * 3. The command must exit with status 0 and leave a GGUF at {out} that llama.cpp loads (convert an
  *    HF checkpoint with llama.cpp's convert_hf_to_gguf.py). A PPM must carry its scalar head in the
  *    metadata: `rstar.value_head.weight` (float32 array of n_embd), `rstar.value_head.bias` (float32)
- *    and `rstar.value_head.transform` ("tanh5" = tanh(x/5), "tanh", or "raw"), applied by the engine
+ *    and `rstar.value_head.transform` ("tanh_div5" = tanh(x/5), "tanh", or "raw"), applied by the engine
  *    to w·h + b where h is the final hidden state (after the output norm) of the last token.
  * 4. Optionally it writes `{workdir}/metrics.json` with any of eval_loss_before, eval_loss_after,
  *    eval_pair_accuracy_before, eval_pair_accuracy, train_tokens_per_s; rstar reports them.

@@ -163,7 +163,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainReport> {
     headLrMult: o.mode === 'ppm' ? o.hyper.headLrMult : 1,
     addEos: o.mode === 'sft' ? o.hyper.addEos : false,
     freezeEmbeddings: h.freezeEmbeddings,
-    valueTransform: o.mode === 'ppm' ? o.hyper.valueTransform : 'tanh5',
+    valueTransform: o.mode === 'ppm' ? o.hyper.valueTransform : 'tanh_div5',
     checkpointEvery: h.checkpointEvery,
     resume: o.resume ?? true,
     keepCheckpoint: o.keepCheckpoint ?? false,

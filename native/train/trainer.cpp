@@ -475,8 +475,8 @@ void validate(const TrainOptions & o) {
     if (o.weight_decay < 0 || o.warmup_ratio < 0 || o.warmup_ratio > 1 || o.min_lr_ratio < 0 || o.min_lr_ratio > 1) {
         fail("INVALID_ARGUMENT", "weight decay, warmup ratio and min-lr ratio must be in range");
     }
-    if (o.value_transform != "tanh5" && o.value_transform != "tanh" && o.value_transform != "raw") {
-        fail("INVALID_ARGUMENT", "value transform must be tanh5, tanh or raw");
+    if (o.value_transform != "tanh_div5" && o.value_transform != "tanh" && o.value_transform != "raw") {
+        fail("INVALID_ARGUMENT", "value transform must be tanh_div5, tanh or raw");
     }
 }
 

@@ -47,7 +47,7 @@ struct TrainOptions {
     float head_lr_mult = 1.0f;  // PPM: learning-rate multiplier of the value head
     bool add_eos = true;        // SFT: append EOS to every completion
     bool freeze_embeddings = false;  // keep token_embd (and a tied output head) fixed
-    std::string value_transform = "tanh5";
+    std::string value_transform = "tanh_div5";
     std::vector<std::pair<std::string, std::string>> metadata;  // extra string keys for the output GGUF
     int checkpoint_every = -1;  // optimizer steps between checkpoints; 0: only on cancel; -1: every ~10%
     bool resume = true;         // continue from checkpoint_dir when it holds a matching checkpoint

@@ -125,7 +125,7 @@ bool gguf_read_value_head(const std::string & path, ValueHead & out, int64_t exp
     out.bias = 0.0f;
     const int64_t bid = gguf_find_key(g.get(), "rstar.value_head.bias");
     if (bid >= 0 && gguf_get_kv_type(g.get(), bid) == GGUF_TYPE_FLOAT32) out.bias = gguf_get_val_f32(g.get(), bid);
-    out.transform = get_string(g.get(), "rstar.value_head.transform", "tanh5");
+    out.transform = get_string(g.get(), "rstar.value_head.transform", "tanh_div5");
     return true;
 }
 

@@ -65,7 +65,7 @@ struct WeightEntry {
 struct ValueHead {
     std::vector<float> weight;  // n_embd
     float bias = 0.0f;
-    std::string transform = "tanh5";
+    std::string transform = "tanh_div5";
 };
 
 class TrainModel {
@@ -107,7 +107,7 @@ public:
     std::vector<LayerWeights> layers;
     std::vector<WeightEntry> weights;  // file tensors first (file order), then the head
     std::string path;
-    std::string value_transform = "tanh5";
+    std::string value_transform = "tanh_div5";
     bool had_value_head = false;
 
     size_t weight_bytes() const { return buffer ? ggml_backend_buffer_get_size(buffer) : 0; }

@@ -22,7 +22,7 @@ export async function runInfo(args: InfoArgs): Promise<ModelFileInfo> {
     `shape         ${info.layers} layers, embd ${info.embd}, heads ${info.heads}/${info.kvHeads}, ff ${info.ff}, ctx ${info.contextLength}`,
     `vocabulary    ${info.vocabSize} tokens`,
     `tensors       ${info.tensorCount}: ${Object.entries(info.tensorTypes).map(([t, n]) => `${n} ${t}`).join(', ')}`,
-    `value head    ${info.hasValueHead ? `yes (a PPM; transform ${String(info.metadata['rstar.value_head.transform'] ?? 'tanh5')})` : 'no'}`,
+    `value head    ${info.hasValueHead ? `yes (a PPM; transform ${String(info.metadata['rstar.value_head.transform'] ?? 'tanh_div5')})` : 'no'}`,
   ];
   if (args.metadata) for (const [k, v] of Object.entries(info.metadata)) lines.push(`  ${k} = ${typeof v === 'object' ? `${v.type}[${v.length}]` : String(v).slice(0, 120)}`);
   process.stdout.write(`${lines.join('\n')}\n`);

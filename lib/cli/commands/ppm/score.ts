@@ -41,8 +41,7 @@ export interface PairScore {
 /** The transform written into the GGUF by the trainer, in the search config's vocabulary. */
 export function headTransform(model: Model): 'tanh_div5' | 'tanh' | 'raw' {
   const t = model.info.metadata['rstar.value_head.transform'] ?? 'tanh_div5';
-  if (t === 'tanh' || t === 'raw') return t;
-  return 'tanh_div5';
+  return t === 'tanh' || t === 'raw' ? t : 'tanh_div5';
 }
 
 export async function runPpmScore(args: PpmScoreArgs, write: (s: PairScore) => void = printJsonLine): Promise<{ pairs: number; accuracy: number }> {

@@ -30,7 +30,7 @@ export interface TrainArgs {
   weightDecay?: number;
   gradClip?: number;
   headLrMult?: number;
-  valueTransform?: 'tanh5' | 'tanh' | 'raw';
+  valueTransform?: 'tanh_div5' | 'tanh' | 'raw';
   checkpointEvery?: number;
   freezeEmbeddings?: boolean;
   checkpointDir?: string;
@@ -86,7 +86,7 @@ export function trainOptions<T>(y: Argv<T>, mode: 'sft' | 'ppm'): Argv<T> {
   if (mode === 'ppm') {
     b = b
       .option('head-lr-mult', { type: 'number', describe: 'learning-rate multiplier of the value head (default 1)' })
-      .option('value-transform', { choices: ['tanh5', 'tanh', 'raw'] as const, describe: 'inference transform of the head written into the PPM (default tanh5)' });
+      .option('value-transform', { choices: ['tanh_div5', 'tanh', 'raw'] as const, describe: 'inference transform of the head written into the PPM (default tanh_div5)' });
   }
   return b;
 }
