@@ -60,7 +60,7 @@ class CreateWorker : public PromiseWorker {
 
   protected:
     void Run() override {
-        ctx_ = llama_init_from_model(c_->model->model, p_);
+        c_->decode_thread.run([this] { ctx_ = llama_init_from_model(c_->model->model, p_); });
         if (!ctx_) throw Failure("NATIVE", "llama.cpp could not create the context (out of memory for the KV cache? try a smaller contextSize)");
     }
     Napi::Value Result(Napi::Env env) override {
@@ -170,6 +170,10 @@ class StepWorker : public PromiseWorker {
 
   protected:
     void Run() override {
+        c_->decode_thread.run([this] { RunOnDecodeThread(); });
+    }
+
+    void RunOnDecodeThread() {
         llama_context * ctx = c_->ctx;
         llama_batch & b = c_->batch;
         const int n = (int) tokens.size();
