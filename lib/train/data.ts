@@ -108,8 +108,8 @@ export function pairWeights(pairs: ReadonlyArray<{ prompt: string; chosen: strin
   });
 }
 
-/** mulberry32: a small seeded PRNG, so a split is reproducible from (data, seed). */
-function rng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, so a split (or a synthetic corpus) is reproducible from its seed. */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

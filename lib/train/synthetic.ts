@@ -4,19 +4,7 @@
  * acceptance runs use it; it never stands in for real data.
  */
 import { renderPolicyPrompt, defaultPromptTemplates } from '../steps/prompts.js';
-import type { PairRow, SftRow } from './data.js';
-
-/** mulberry32, so a corpus is a pure function of (count, seed). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng, type PairRow, type SftRow } from './data.js';
 
 export function additionPrompt(a: number, b: number): string {
   return renderPolicyPrompt(defaultPromptTemplates, `What is ${a} + ${b}?`);
