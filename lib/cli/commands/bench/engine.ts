@@ -2,16 +2,10 @@
 import { availableParallelism } from 'node:os';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { assertInteger } from '../../../errors.js';
-import { benchEngine, type EngineBenchResult } from '../../../bench/engine.js';
+import { benchEngine, type EngineBenchOptions, type EngineBenchResult } from '../../../bench/engine.js';
 import { printJsonLine } from '../../output.js';
 
-interface BenchEngineArgs {
-  model: string;
-  threads: number;
-  prefix: number;
-  children: number;
-  tokens: number;
-  repeat: number;
+interface BenchEngineArgs extends Omit<EngineBenchOptions, 'onProgress'> {
   json: boolean;
 }
 
