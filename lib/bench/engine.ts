@@ -48,8 +48,9 @@ export interface EngineBenchResult {
 function randomPrompt(model: Model, n: number, seed: number): number[] {
   let s = seed >>> 0 || 1;
   const out: number[] = [];
-  // Qwen2's ordinary tokens come first; its specials (and our markers) sit above 151,600.
-  const limit = Math.min(model.info.nVocab, 100000);
+  // Ordinary tokens come first in both of our vocabularies: Qwen2's specials (and our markers) sit
+  // above 151,600, the byte vocabulary's above 256.
+  const limit = model.info.nVocab > 100000 ? 100000 : Math.min(256, model.info.nVocab);
   while (out.length < n) {
     s ^= s << 13;
     s ^= s >>> 17;
