@@ -18,8 +18,8 @@ export const llamaSourceDir = join(packageRoot, 'native', 'llama.cpp');
 export const llamaBuildDir = join(packageRoot, 'build', 'llama');
 /** The real Qwen2 tokenizer, shipped inside the vendored llama.cpp tree (never committed here). */
 export const qwen2VocabPath = join(llamaSourceDir, 'models', 'ggml-vocab-qwen2.gguf');
-/** The public benchmark files, beside the checkout (see ../shared/data/README.md). */
-export const sharedDataDir = process.env.RSTAR_DATA_DIR ?? resolve(packageRoot, '..', 'shared', 'data');
+/** The four public benchmark files shipped with the package (lib/data/benchmarks/README.md). */
+export const benchmarkDataDir = join(packageRoot, 'lib', 'data', 'benchmarks');
 
 /** A llama.cpp program built by scripts/install.mjs (benchmarks compare against these). */
 export function llamaTool(name: 'llama-batched-bench' | 'llama-finetune'): string {

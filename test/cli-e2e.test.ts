@@ -1,6 +1,6 @@
 /**
  * The real `rstar` binary, as a user runs it: a tiny real GGUF made by `rstar model make`, real
- * GSM8K problems from ../shared/data, the real engine, Python pool and grader.
+ * GSM8K problems from the shipped benchmark files, the real engine, Python pool and grader.
  *
  * The model has random weights, so it never writes the step format: each expansion's candidates run
  * to the token limit without a step marker and end as invalid leaves. Generation is not
@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { packageRoot, sharedDataDir } from '../lib/paths.js';
+import { packageRoot } from '../lib/paths.js';
 import { testDir, testModel } from './helpers/models.js';
 
 const run = promisify(execFile);
@@ -27,7 +27,7 @@ test('rstar generate writes well-formed trees, SFT rows, pairs and a summary, an
   const out = await mkdtemp(join(testDir, 'generate-'));
   const cfg = join(out, 'search.json');
   await writeFile(cfg, JSON.stringify({ search: { maxStepTokens: 48 } }));
-  const problems = join(sharedDataDir, 'gsm8k_test.jsonl');
+  const problems = 'gsm8k'; // a shipped benchmark, by name
   const args = ['generate', '--policy', model, '--problems', problems, '--out', out, '--rollouts', '2', '--candidates', '4', '--concurrency', '2', '--config', cfg, '--json'];
   const first = await rstar([...args, '--limit', '2']);
   const summary1 = JSON.parse(first.stdout.trim().split('\n').pop()!);

@@ -219,10 +219,10 @@ test('the Qwen2 tokenizer round-trips the benchmark files and keeps every marker
     for (const m of markers) t.is(model.tokenize(m).length, 1, m);
     const ids = markers.map((m) => model.tokenId(m));
     t.is(new Set(ids).size, markers.length);
-    const { sharedDataDir } = await import('../lib/paths.js');
+    const { benchmarkDataDir } = await import('../lib/paths.js');
     let texts = 0;
     for (const file of ['gsm8k_test.jsonl', 'math500_test.jsonl', 'aime24_test.jsonl', 'amc23_test.jsonl']) {
-      for (const line of readFileSync(join(sharedDataDir, file), 'utf8').split('\n')) {
+      for (const line of readFileSync(join(benchmarkDataDir, file), 'utf8').split('\n')) {
         if (!line.trim()) continue;
         const rec = JSON.parse(line) as Record<string, unknown>;
         for (const v of Object.values(rec)) {

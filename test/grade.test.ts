@@ -1,6 +1,6 @@
 /**
  * Answer grading (lib/grade): tables of equivalent and non-equivalent answers, built from the answer
- * formats of the four benchmark files in ../shared/data and from the cases listed in the issue. Every
+ * formats of the four shipped benchmark files (lib/data/benchmarks) and from the cases listed in the issue. Every
  * case is checked in both argument orders. Negative cases are as numerous as positive ones, so a grader
  * that says yes (or no) to everything fails.
  */
@@ -18,14 +18,14 @@ import {
   parseAnswer,
   answersEqual,
 } from '../lib/grade/index.js';
-import { sharedDataDir } from '../lib/paths.js';
+import { benchmarkDataDir } from '../lib/paths.js';
 
 type Case = [gold: string | number, pred: string | number, equal: boolean];
 const Y = true;
 const N = false;
 
 function readRecords(file: string): Record<string, unknown>[] {
-  return readFileSync(join(sharedDataDir, file), 'utf8')
+  return readFileSync(join(benchmarkDataDir, file), 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -33,7 +33,7 @@ function readRecords(file: string): Record<string, unknown>[] {
 const math500 = readRecords('math500_test.jsonl') as { answer: string; solution: string }[];
 const gsm8k = readRecords('gsm8k_test.jsonl') as { answer: string }[];
 const aime = readRecords('aime24_test.jsonl') as { answer: string }[];
-const amcLines = readFileSync(join(sharedDataDir, 'amc23_test.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+const amcLines = readFileSync(join(benchmarkDataDir, 'amc23_test.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
 
 function checkTable(t: import('ava').ExecutionContext, cases: Case[]): void {
   for (const [gold, pred, expected] of cases) {

@@ -5,11 +5,11 @@
 import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadProblems } from '../lib/data/problems.js';
+import { join, sep } from 'node:path';
+import { BENCHMARKS, benchmarkPath, loadProblems, resolveProblemFile } from '../lib/data/problems.js';
 import { DataError, RstarError } from '../lib/errors.js';
 import { isEquivalent } from '../lib/grade/index.js';
-import { sharedDataDir } from '../lib/paths.js';
+import { benchmarkDataDir, packageRoot } from '../lib/paths.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rstar-problems-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
@@ -21,14 +21,14 @@ function tempFile(name: string, content: string): string {
 }
 
 function rawLines(file: string): Record<string, string>[] {
-  return readFileSync(join(sharedDataDir, file), 'utf8')
+  return readFileSync(join(benchmarkDataDir, file), 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, string>);
 }
 
 test('GSM8K: 1319 problems, gold after "####" without thousands commas, rationale kept', async (t) => {
-  const problems = await loadProblems(join(sharedDataDir, 'gsm8k_test.jsonl'));
+  const problems = await loadProblems(join(benchmarkDataDir, 'gsm8k_test.jsonl'));
   t.is(problems.length, 1319);
   const raw = rawLines('gsm8k_test.jsonl');
   for (let i = 0; i < problems.length; i++) {
@@ -49,7 +49,7 @@ test('GSM8K: 1319 problems, gold after "####" without thousands commas, rational
 });
 
 test('MATH500: 500 problems, LaTeX answers verbatim, unique_id as id, the rest in meta', async (t) => {
-  const problems = await loadProblems(join(sharedDataDir, 'math500_test.jsonl'));
+  const problems = await loadProblems(join(benchmarkDataDir, 'math500_test.jsonl'));
   t.is(problems.length, 500);
   const raw = rawLines('math500_test.jsonl');
   for (let i = 0; i < problems.length; i++) {
@@ -66,7 +66,7 @@ test('MATH500: 500 problems, LaTeX answers verbatim, unique_id as id, the rest i
 });
 
 test('AIME 2024: 30 problems, zero-padded answers become plain integers', async (t) => {
-  const problems = await loadProblems(join(sharedDataDir, 'aime24_test.jsonl'));
+  const problems = await loadProblems(join(benchmarkDataDir, 'aime24_test.jsonl'));
   t.is(problems.length, 30);
   const raw = rawLines('aime24_test.jsonl');
   for (let i = 0; i < problems.length; i++) {
@@ -85,7 +85,7 @@ test('AIME 2024: 30 problems, zero-padded answers become plain integers', async 
 });
 
 test('AMC 2023: 40 problems, float answers such as 27.0 become "27"', async (t) => {
-  const problems = await loadProblems(join(sharedDataDir, 'amc23_test.jsonl'));
+  const problems = await loadProblems(join(benchmarkDataDir, 'amc23_test.jsonl'));
   t.is(problems.length, 40);
   for (const p of problems) {
     t.regex(p.answer, /^-?\d+$/);
@@ -98,11 +98,11 @@ test('AMC 2023: 40 problems, float answers such as 27.0 become "27"', async (t) 
 });
 
 test('limit reads only the first problems', async (t) => {
-  const problems = await loadProblems(join(sharedDataDir, 'gsm8k_test.jsonl'), { limit: 5 });
+  const problems = await loadProblems(join(benchmarkDataDir, 'gsm8k_test.jsonl'), { limit: 5 });
   t.is(problems.length, 5);
   t.is(problems[4].id, 'gsm8k-5');
-  t.deepEqual(await loadProblems(join(sharedDataDir, 'aime24_test.jsonl'), { limit: 0 }), []);
-  await t.throwsAsync(loadProblems(join(sharedDataDir, 'aime24_test.jsonl'), { limit: -1 }), { message: /Expected an integer between 0 and .* for options.limit but received -1/ });
+  t.deepEqual(await loadProblems(join(benchmarkDataDir, 'aime24_test.jsonl'), { limit: 0 }), []);
+  await t.throwsAsync(loadProblems(join(benchmarkDataDir, 'aime24_test.jsonl'), { limit: -1 }), { message: /Expected an integer between 0 and .* for options.limit but received -1/ });
 });
 
 test('plain {question, answer} records, JSON arrays, CRLF, BOM and a source override', async (t) => {
@@ -144,4 +144,15 @@ test('bad files and lines fail with file:line and what was expected', async (t) 
   const missing = await t.throwsAsync(loadProblems(join(tmp, 'missing.jsonl')), { instanceOf: RstarError });
   t.is(missing?.code, 'IO');
   t.regex(missing?.message ?? '', /Cannot read the problem file .*missing\.jsonl: ENOENT/);
+});
+
+test('benchmarks are found by name in the package (no ../shared), and other names must be existing files', async (t) => {
+  for (const name of BENCHMARKS) {
+    const path = resolveProblemFile(name);
+    t.true(path.startsWith(packageRoot), `${name} resolves inside the package: ${path}`);
+    t.false(path.includes(`${sep}shared${sep}`), path);
+    t.true((await loadProblems(path, { limit: 1 })).length === 1);
+  }
+  t.is(resolveProblemFile(benchmarkPath('amc23')), benchmarkPath('amc23'));
+  t.throws(() => resolveProblemFile('gsm8k_test'), { message: /problem file or one of the benchmark names gsm8k, math500, aime24, amc23.*--problems/ });
 });

@@ -1,6 +1,7 @@
 /**
- * Loading problem sets: the four benchmark files in ../shared/data exactly as published, and plain
- * `{question, answer}` records, from JSONL or from a JSON array.
+ * Loading problem sets: the four benchmark files shipped in lib/data/benchmarks exactly as published
+ * (found by name: `gsm8k`, `math500`, `aime24`, `amc23`), and plain `{question, answer}` records, from
+ * JSONL or from a JSON array.
  *
  * The files disagree on field names and answer formats, so each record is read by what it holds:
  * - the question is `problem` (MATH500, AIME, AMC) or `question` (GSM8K, plain records);
@@ -16,10 +17,35 @@
  *
  * Left out: other benchmark layouts (OlympiadBench, Omni-Math lists of answers); add them here when used.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { assertInteger, DataError, RstarError } from '../errors.js';
+import { basename, join } from 'node:path';
+import { assertInteger, DataError, RstarError, invalidArgument } from '../errors.js';
 import { extractGsm8kAnswer } from '../grade/extract.js';
+import { benchmarkDataDir } from '../paths.js';
+
+/** The benchmarks shipped with the package, by the name commands accept in place of a path. */
+export const BENCHMARKS = ['gsm8k', 'math500', 'aime24', 'amc23'] as const;
+export type BenchmarkName = (typeof BENCHMARKS)[number];
+
+/** The shipped file of a benchmark. */
+export function benchmarkPath(name: BenchmarkName): string {
+  return join(benchmarkDataDir, `${name}_test.jsonl`);
+}
+
+/**
+ * A problem-set argument as a file path: a benchmark name (`math500`) names its shipped file, anything
+ * else is a path that must exist. `flag` names the option in the error.
+ *
+ * @example resolveProblemFile('aime24'); // '<package>/lib/data/benchmarks/aime24_test.jsonl'
+ */
+export function resolveProblemFile(nameOrPath: string, flag = '--problems'): string {
+  if ((BENCHMARKS as readonly string[]).includes(nameOrPath)) return benchmarkPath(nameOrPath as BenchmarkName);
+  if (typeof nameOrPath !== 'string' || !existsSync(nameOrPath)) {
+    throw invalidArgument(`a problem file or one of the benchmark names ${BENCHMARKS.join(', ')}`, flag, nameOrPath);
+  }
+  return nameOrPath;
+}
 
 /** One problem of a benchmark or training set. */
 export interface Problem {
@@ -47,7 +73,7 @@ export interface LoadProblemsOptions {
  * DataError naming `file:line` (JSONL) or `file: record N` (JSON array) and what was expected.
  *
  * @example
- * const problems = await loadProblems(join(sharedDataDir, 'aime24_test.jsonl'));
+ * const problems = await loadProblems(benchmarkPath('aime24'));
  * problems[7]; // { id: '67', question: '...', answer: '25', source: 'aime24', meta: { rawAnswer: '025', ... } }
  */
 export async function loadProblems(path: string, options: LoadProblemsOptions = {}): Promise<Problem[]> {

@@ -14,9 +14,8 @@
 import { basename, join } from 'node:path';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { assertNumber } from '../../../errors.js';
-import { loadProblems } from '../../../data/problems.js';
+import { loadProblems, resolveProblemFile } from '../../../data/problems.js';
 import { answersEqual, parseAnswer, type ParsedAnswer } from '../../../grade/index.js';
-import { sharedDataDir } from '../../../paths.js';
 import { printJsonLine, Progress } from '../../output.js';
 
 /** The issue's bar for uncached comparisons on typical MATH500 answers. */
@@ -66,7 +65,7 @@ function rate(seconds: number, unit: number, pass: () => void): number {
 
 export async function runBenchGrade(args: BenchGradeArgs): Promise<BenchGradeResult> {
   const seconds = assertNumber(args.seconds, '--seconds', 0.05, 60);
-  const path = args.data ?? join(sharedDataDir, 'math500_test.jsonl');
+  const path = resolveProblemFile(args.data ?? 'math500', '--data');
   const golds = (await loadProblems(path)).map((p) => p.answer);
   const pairs: [string, string][] = [];
   for (let i = 0; i < golds.length; i++) pairs.push([golds[i], `$${golds[i].replace(/\\frac/g, '\\dfrac')}$`]);
@@ -145,7 +144,7 @@ export const benchGradeCommand: CommandModule<object, BenchGradeArgs> = {
     y
       .option('json', { type: 'boolean', default: false, describe: 'end with one JSON line (pairs_per_s, ratios, ...)' })
       .option('seconds', { type: 'number', default: 1, describe: 'duration of each measurement' })
-      .option('data', { type: 'string', describe: 'problem file to take answers from (default: ../shared/data/math500_test.jsonl)' }),
+      .option('data', { type: 'string', describe: 'problem file to take answers from (a file, or a benchmark name; default: math500)' }),
   handler: async (args: ArgumentsCamelCase<BenchGradeArgs>) => {
     await runBenchGrade(args);
   },
