@@ -5,9 +5,9 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig, type RstarConfig } from '../lib/config.js';
+import { resolveConfig, type RstarConfig } from '../lib/config/index.js';
 import { editDistance } from '../lib/data/edit-distance.js';
-import { extractFinalPairs, extractPairs, extractSft, extractStepPairs } from '../lib/data/extract.js';
+import { extractFinalPairs, extractPairs, extractSft, extractSftByProblem, extractStepPairs, type SftRow } from '../lib/data/extract.js';
 import { buildTreeView } from '../lib/data/tree-view.js';
 import type { NodeRecord, TreeRecord } from '../lib/mcts/tree-record.js';
 import { packageRoot } from '../lib/paths.js';
@@ -183,4 +183,24 @@ test('edit distance: matches the textbook DP, and the capped version agrees belo
     t.is(editDistance(a, b), exact);
     for (const cap of [1, 5, 20]) t.is(editDistance(a, b, cap), Math.min(exact, cap), `${a} ${b} cap ${cap}`);
   }
+});
+
+test('SFT groups by problem over every tree of a run: two searches of one problem give 2 rows, the best of both', async (t) => {
+  const first = fixture('mixed');
+  // A second search of the same problem (another seed) whose best trajectory beats the first tree's.
+  const second = fixture('mixed');
+  for (const n of second.nodes) if (n.tag === '0.5' || n.tag === '0.5.1') n.q = 0.99;
+  const other = { ...fixture('mixed'), id: 'another problem' };
+  const rows: SftRow[] = [];
+  for await (const row of extractSftByProblem([first, other, second], settings())) rows.push(row);
+  // mixed: 0.5→0.5.1 of the second tree (mean 0.99) then 0.1→0.1.1 of the first (0.9, earlier tree
+  // wins the tie with the second tree's copy); then the other problem's own top 2.
+  t.deepEqual(rows.map((r) => [r.id, r.completion]), [
+    ['mixed', text(second, '0.5', '0.5.1')],
+    ['mixed', text(first, '0.1', '0.1.1')],
+    ['another problem', text(other, '0.1', '0.1.1')],
+    ['another problem', text(other, '0.2', '0.2.1')],
+  ]);
+  t.deepEqual(extractSft([first, second], settings()).map((r) => r.completion), rows.slice(0, 2).map((r) => r.completion));
+  t.throws(() => extractSft([first, other], settings()), { code: 'DATA', message: /one problem/ });
 });

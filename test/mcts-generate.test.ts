@@ -7,14 +7,14 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, appendFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../lib/config.js';
+import { resolveConfig } from '../lib/config/index.js';
 import { generateConfig, runGenerateCommand } from '../lib/cli/commands/generate.js';
 import { solveConfig } from '../lib/cli/commands/solve.js';
-import { loadProblems } from '../lib/data/problems.js';
 import type { PairRow, SftRow } from '../lib/data/extract.js';
 import { PythonPool } from '../lib/exec/index.js';
 import { openJournal, scanJournal } from '../lib/generate/journal.js';
-import { runGenerate, type GenerateDeps } from '../lib/generate/run.js';
+import { runGenerate } from '../lib/generate/run.js';
+import type { SearchDeps } from '../lib/mcts/types.js';
 import { extractBoxed, isEquivalent } from '../lib/grade/index.js';
 import { ScriptedPolicy } from '../lib/mcts/scripted-policy.js';
 import type { TreeRecord } from '../lib/mcts/tree-record.js';
@@ -61,7 +61,7 @@ async function lines<T>(path: string): Promise<T[]> {
   return (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 }
 
-const deps = (): GenerateDeps => ({ policy: additionPolicy(), executor: pool, grader: { extractBoxed, isEquivalent }, loadProblems });
+const deps = (): SearchDeps => ({ policy: additionPolicy(), executor: pool, grader: { extractBoxed, isEquivalent } });
 const config = resolveConfig({ search: { rollouts: 4, candidates: 3 } });
 
 test('generate writes trees, SFT rows, pairs, config and summary from real code runs and real grading', async (t) => {
@@ -70,7 +70,7 @@ test('generate writes trees, SFT rows, pairs, config and summary from real code 
   const problems = await problemFile(dir, 3);
   const out = join(dir, 'out');
   const progress: number[] = [];
-  const summary = await runGenerate({ problemsPath: problems, outDir: out, config, concurrency: 2, onProgress: (p) => progress.push(p.done) }, deps());
+  const summary = await runGenerate({ problems, outDir: out, config, concurrency: 2, onProgress: (p) => progress.push(p.done) }, deps());
 
   const trees = await lines<TreeRecord>(join(out, 'trees.jsonl'));
   t.is(trees.length, 3);
@@ -111,7 +111,7 @@ test('generate writes trees, SFT rows, pairs, config and summary from real code 
   t.is(saved.run.concurrency, 2);
   const onDisk = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
   t.deepEqual(onDisk, JSON.parse(JSON.stringify(summary)));
-  t.deepEqual(summary.problems, { total: 3, done: 3, thisRun: 3, doneBefore: 0 });
+  t.deepEqual(summary.problems, { total: 3, done: 3, thisRun: 3, doneBefore: 0, failed: 0 });
   t.true(summary.complete);
   t.false(summary.interrupted);
   t.deepEqual([summary.trees.solved, summary.trees.difficulty.medium, summary.sft], [3, 3, 3]);
@@ -128,7 +128,7 @@ test('generate resumes after an interruption and a torn write without losing or 
   // Interrupt after the first finished problem: no new problem starts, the in-flight one is written.
   const controller = new AbortController();
   const first = await runGenerate(
-    { problemsPath: problems, outDir: out, config, concurrency: 1, signal: controller.signal, onProgress: (p) => p.thisRun >= 1 && controller.abort() },
+    { problems, outDir: out, config, concurrency: 1, signal: controller.signal, onProgress: (p) => p.thisRun >= 1 && controller.abort() },
     deps(),
   );
   t.true(first.interrupted);
@@ -137,23 +137,23 @@ test('generate resumes after an interruption and a torn write without losing or 
   // A crash in the middle of the next write leaves a partial last line.
   await appendFile(join(out, 'trees.jsonl'), '{"id":"problems-2","question":"What is 11 + 4?","nodes":[{"tag":"0"');
 
-  const second = await runGenerate({ problemsPath: problems, outDir: out, config, concurrency: 3 }, deps());
+  const second = await runGenerate({ problems, outDir: out, config, concurrency: 3 }, deps());
   t.true(second.complete);
   t.true(second.recoveredBytes > 0);
-  t.deepEqual(second.problems, { total: 5, done: 5, thisRun: 4, doneBefore: 1 });
+  t.deepEqual(second.problems, { total: 5, done: 5, thisRun: 4, doneBefore: 1, failed: 0 });
   const trees = await lines<TreeRecord>(join(out, 'trees.jsonl'));
   t.is(trees.length, 5);
   t.is(new Set(trees.map((tr) => tr.id)).size, 5);
   t.is((await lines<SftRow>(join(out, 'sft.jsonl'))).length, 5, 'derived files are rebuilt, never appended twice');
 
   // Nothing left to do: a third run writes nothing new.
-  const third = await runGenerate({ problemsPath: problems, outDir: out, config, concurrency: 2 }, deps());
-  t.deepEqual(third.problems, { total: 5, done: 5, thisRun: 0, doneBefore: 5 });
+  const third = await runGenerate({ problems, outDir: out, config, concurrency: 2 }, deps());
+  t.deepEqual(third.problems, { total: 5, done: 5, thisRun: 0, doneBefore: 5, failed: 0 });
   t.is((await lines<TreeRecord>(join(out, 'trees.jsonl'))).length, 5);
 
   // Resuming with different search settings would mix trees of two configurations: refused.
   await t.throwsAsync(
-    runGenerate({ problemsPath: problems, outDir: out, config: resolveConfig({ search: { rollouts: 8, candidates: 3 } }), concurrency: 1 }, deps()),
+    runGenerate({ problems, outDir: out, config: resolveConfig({ search: { rollouts: 8, candidates: 3 } }), concurrency: 1 }, deps()),
     { code: 'INVALID_ARGUMENT', message: /search\.rollouts/ },
   );
 });

@@ -4,13 +4,13 @@
  * `raise`, so the numbers stay hand-checkable; test/mcts-generate.test.ts runs the real Python executor.
  */
 import test from 'ava';
-import { resolveConfig, type ConfigOverrides, type SearchConfig } from '../lib/config.js';
+import { resolveConfig, type ConfigOverrides, type SearchConfig } from '../lib/config/index.js';
 import { extractBoxed, isEquivalent } from '../lib/grade/index.js';
 import { chooseAnswer } from '../lib/mcts/choose.js';
 import { searchProblems } from '../lib/mcts/driver.js';
 import { MctsNode } from '../lib/mcts/node.js';
 import { ScriptedPolicy, ScriptedScorer, textTokens } from '../lib/mcts/scripted-policy.js';
-import { ProblemSearch, transformPpmScore, type SearchTree } from '../lib/mcts/search.js';
+import { ProblemSearch, type SearchTree } from '../lib/mcts/search.js';
 import { treeToRecord } from '../lib/mcts/tree-record.js';
 import type { ExecResult, Grader, StepExecutor, StepRequest } from '../lib/mcts/types.js';
 
@@ -100,9 +100,6 @@ test('UCT arithmetic: Q + c·sqrt(ln N_parent / N), unvisited 0 or +inf, no expl
   t.is(root2.selectChild(2, 'zero'), c2);
   c2.markTerminal('answer');
   t.is(root2.selectChild(2, 'zero'), null);
-  t.is(transformPpmScore(5, 'tanh_div5'), Math.tanh(1));
-  t.is(transformPpmScore(0.5, 'tanh'), Math.tanh(0.5));
-  t.is(transformPpmScore(7, 'raw'), 7);
 });
 
 test('terminal-guided search: rollouts, back-propagation and UCT choices match the hand computation', async (t) => {
@@ -157,7 +154,7 @@ test('PPM-augmented search: new nodes start at N=1, Q=PPM score; terminals keep 
   });
   const tree = await new ProblemSearch(
     { id: 'p', question: 'What is 2+2?', answer: '4' },
-    config({ rollouts: 3, candidates: 2, ppmTransform: 'raw' }),
+    config({ rollouts: 3, candidates: 2 }),
     { policy, executor: new FakeExecutor(), grader, scorer },
   ).run();
   const root = tree.root;
@@ -189,15 +186,16 @@ test('PPM-augmented search: new nodes start at N=1, Q=PPM score; terminals keep 
   t.is(tree.stats.ppmScored, 4);
 });
 
-test('ppm transform tanh(x/5) is applied to raw head outputs', async (t) => {
-  const scorer = new ScriptedScorer(() => 2.5);
+test("the scorer's step scores are used as they come (the PPM owns its transform), even under a config override", async (t) => {
+  const scorer = new ScriptedScorer(() => 0.4);
   const policy = byLabel({ root: [first('A')], A: [answer('R', '1')] });
-  const tree = await new ProblemSearch({ id: 'p', question: 'q', answer: '1' }, config({ rollouts: 1, candidates: 1 }), {
+  // search.ppmTransform is applied when the scorer is built (lib/policy/engine.ts), never again here.
+  const tree = await new ProblemSearch({ id: 'p', question: 'q', answer: '1' }, config({ rollouts: 1, candidates: 1, ppmTransform: 'tanh_div5' }), {
     policy, executor: new FakeExecutor(), grader, scorer,
   }).run();
   const A = node(tree.root, 'A');
-  t.is(A.ppmScore, Math.tanh(0.5));
-  close(t, A.valueSum, Math.tanh(0.5) + 1, 'sum(A) = PPM init + the +1 of its answer');
+  t.is(A.ppmScore, 0.4);
+  close(t, A.valueSum, 0.4 + 1, 'sum(A) = PPM init + the +1 of its answer');
   // usePpm false: the same scorer is ignored (terminal-guided).
   const off = await new ProblemSearch({ id: 'p', question: 'q', answer: '1' }, config({ rollouts: 1, candidates: 1, usePpm: false }), {
     policy: byLabel({ root: [first('A')], A: [answer('R', '1')] }), executor: new FakeExecutor(), grader, scorer,
@@ -217,7 +215,8 @@ test('invalid steps: kept as terminal -1 leaves that do not back-propagate, or d
   t.deepEqual([bad.visits, bad.q, bad.reward], [1, -1, -1]);
   t.false(bad.execOk);
   t.is(bad.observation, 'ValueError: boom');
-  t.is(bad.appendedText, '\n<output>ValueError: boom<end_of_output>', 'the error shows in the trajectory');
+  // As the reference: the dead step's code block is closed, then the error is shown as its output.
+  t.is(bad.appendedText, '<end_of_code>\n<output>ValueError: boom<end_of_output>', 'the error shows in the trajectory');
   t.deepEqual(bad.appendedTokens, textTokens(bad.appendedText));
   t.deepEqual([keep.root.visits, keep.root.valueSum], [1, 1], 'only the +1 of the answer reached the root');
 
@@ -295,15 +294,22 @@ test('steps without a box or marker are invalid leaves; depth is capped', async 
   t.deepEqual(tree.root.children.map((c) => c.terminalReason), ['unfinished', 'no_answer']);
   t.deepEqual(tree.root.children.map((c) => c.q), [-1, -1]);
 
-  const deep = await new ProblemSearch({ id: 'p', question: 'q', answer: '1' }, config({ rollouts: 3, candidates: 1, maxDepth: 2 }), {
+  // maxDepth code steps plus the answer, as the reference (a node deeper than max_depth is terminal).
+  const full = await new ProblemSearch({ id: 'p', question: 'q', answer: '1' }, config({ rollouts: 1, candidates: 1, maxDepth: 2 }), {
     policy: byLabel({ root: [first('S1')], S1: [step('S2')], S2: [answer('R', '1')] }), executor: new FakeExecutor(), grader,
   }).run();
-  const S2 = node(deep.root, 'S2');
-  t.is(S2.depth, 2);
-  t.is(S2.terminalReason, 'too_deep');
-  t.is(S2.visits, 0);
+  const R = node(full.root, 'R');
+  t.deepEqual([R.depth, R.terminalReason, R.correct], [3, 'answer', true], 'two code steps, then the answer at depth 3');
+
+  const deep = await new ProblemSearch({ id: 'p', question: 'q', answer: '1' }, config({ rollouts: 3, candidates: 1, maxDepth: 2 }), {
+    policy: byLabel({ root: [first('S1')], S1: [step('S2')], S2: [step('S3')], S3: [answer('R', '1')] }), executor: new FakeExecutor(), grader,
+  }).run();
+  const S3 = node(deep.root, 'S3');
+  t.is(S3.depth, 3);
+  t.is(S3.terminalReason, 'too_deep');
+  t.is(S3.visits, 0);
   t.true(deep.root.terminal);
-  t.is(deep.stats.expansions, 2, 'no generation below the depth limit');
+  t.is(deep.stats.expansions, 3, 'no generation below the depth limit');
 });
 
 test('unvisitedScore infinity tries every sibling before revisiting one', async (t) => {
@@ -322,7 +328,7 @@ test('test mode: answers are scored by the PPM and back-propagated; the best-sco
     return raw[/# (\w+)/.exec(text)?.[1] ?? /<answer>(\w+)/.exec(text)?.[1] ?? ''];
   });
   const policy = byLabel({ root: [first('A'), first('B')], A: [answer('RA', '7')], B: [answer('RB', '8')] });
-  const tree = await new ProblemSearch({ id: 'p', question: 'q' }, config({ mode: 'test', rollouts: 2, candidates: 2, ppmTransform: 'raw' }), {
+  const tree = await new ProblemSearch({ id: 'p', question: 'q' }, config({ mode: 'test', rollouts: 2, candidates: 2 }), {
     policy, executor: new FakeExecutor(), grader, scorer,
   }).run();
   // Rollout 1: root N=0 -> B (0.2 > 0.1) -> answer 8 scored -0.4: B (N2, -0.2), root (N1, -0.4).
@@ -370,24 +376,61 @@ test('many problems search concurrently: their policy calls overlap', async (t) 
   t.deepEqual(trees.map((tr) => tr.problem.id).sort(), problems.map((p) => p.id).sort());
   t.true(trees.every((tr) => tr.stats.correct === 1));
 
-  // The first failure stops new problems; in-flight ones finish; the error is rethrown.
-  let started = 0;
+  // One problem's failure is reported and the run goes on (a resumed run retries it).
   const failing = new ScriptedPolicy(async (request) => {
     if (request.problem.id === 'p1') throw new Error('engine broke');
     await new Promise((r) => setTimeout(r, 5));
     return request.path.length === 0 ? [first('S')] : [answer('R', '0')];
   });
   const done: string[] = [];
+  const errors: string[] = [];
+  const partial = await searchProblems(problems, config({ rollouts: 1, candidates: 1 }), { policy: failing, executor: new FakeExecutor(), grader }, {
+    concurrency: 2,
+    onTree: (tree) => void done.push(tree.problem.id),
+    onError: (error, problem) => void errors.push(`${problem.id}: ${(error as Error).message}`),
+  });
+  t.deepEqual([partial.completed, partial.failed, partial.aborted], [9, 1, false]);
+  t.deepEqual(errors, ['p1: engine broke']);
+  t.deepEqual(done.sort(), problems.map((p) => p.id).filter((id) => id !== 'p1').sort());
+
+  // A systematic failure (every problem fails) stops the run after maxConsecutiveFailures, rethrown.
+  let started = 0;
+  const broken = new ScriptedPolicy(async () => {
+    await new Promise((r) => setTimeout(r, 1));
+    throw new Error('model gone');
+  });
   await t.throwsAsync(
-    searchProblems(problems, config({ rollouts: 1, candidates: 1 }), { policy: failing, executor: new FakeExecutor(), grader }, {
+    searchProblems(problems, config({ rollouts: 1, candidates: 1 }), { policy: broken, executor: new FakeExecutor(), grader }, {
       concurrency: 2,
+      maxConsecutiveFailures: 3,
       onStart: () => (started += 1),
-      onTree: (tree) => void done.push(tree.problem.id),
     }),
-    { message: 'engine broke' },
+    { message: 'model gone' },
   );
-  t.deepEqual(done, ['p0']);
-  t.is(started, 2);
+  t.true(started >= 3 && started <= 4, `stopped after ${started} starts, not all 10`);
+});
+
+test('the driver pulls problems from an async source only as slots free up', async (t) => {
+  let pulled = 0;
+  async function* source(): AsyncGenerator<{ id: string; question: string; answer: string }> {
+    for (let i = 0; i < 6; i++) {
+      pulled += 1;
+      yield { id: `s${i}`, question: `q${i}`, answer: '1' };
+    }
+  }
+  const maxAhead: number[] = [];
+  let finished = 0;
+  const policy = new ScriptedPolicy(async (request) => {
+    maxAhead.push(pulled - finished);
+    await new Promise((r) => setTimeout(r, 2));
+    return request.path.length === 0 ? [first('S')] : [answer('R', '1')];
+  });
+  const result = await searchProblems(source(), config({ rollouts: 1, candidates: 1 }), { policy, executor: new FakeExecutor(), grader }, {
+    concurrency: 2,
+    onTree: () => void (finished += 1),
+  });
+  t.deepEqual([result.completed, result.failed, result.aborted], [6, 0, false]);
+  t.true(Math.max(...maxAhead) <= 2, 'never more problems pulled than slots');
 });
 
 test('tree records list nodes in preorder with their statistics and tokens', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { resolveConfig, resolveConfigFrom, defaultConfig } from '../lib/config.js';
+import { resolveConfig, resolveConfigFrom, defaultConfig } from '../lib/config/index.js';
 import { isEquivalent, extractBoxed } from '../lib/grade/index.js';
 import { ALL_MARKERS, MARKERS, STEP_STOP_MARKERS } from '../lib/steps/markers.js';
 import { classifyStep, parseStep } from '../lib/steps/parse.js';
@@ -98,7 +98,7 @@ test('config: defaults follow the spec, overrides merge, bad keys and values are
   t.is(c.search.explorationConstant, 2);
   t.is(c.search.unvisitedScore, 'zero');
   t.is(c.search.invalidSteps, 'keep');
-  t.is(c.search.ppmTransform, 'tanh_div5');
+  t.is(c.search.ppmTransform, 'model', "the PPM file's transform unless the config overrides it");
   t.is(c.extract.minStepMargin, 0.5);
   t.is(c.extract.minEditDistance, 20);
 

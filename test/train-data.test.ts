@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../lib/config.js';
+import { resolveConfig } from '../lib/config/index.js';
 import { DataError, InvalidArgumentError } from '../lib/errors.js';
 import { loadPairRows, loadSftRows, pairWeights, splitHeldOut } from '../lib/train/data.js';
 import { renderCommand, shellQuote } from '../lib/train/external.js';

@@ -2,9 +2,9 @@
  * Training data from finished search trees (spec §4): SFT trajectories for the policy and preference
  * pairs for the PPM, as JSONL rows that the trainers read directly.
  *
- * SFT (paper §3.4.1, code `sample_sft_data.py`): per problem, the correct trajectories ranked by mean
- * step Q, then min step Q (both descending; remaining ties: earlier-created first), top
- * `sftPerProblem`. Rows: {prompt, completion, ...}: prompt = the zero-shot policy prompt, completion =
+ * SFT (paper §3.4.1, code `sample_sft_data.py`): per problem, over every tree of that problem in the
+ * run (other seeds, extra rollouts), the correct trajectories ranked by mean step Q, then min step Q
+ * (both descending; remaining ties: earlier tree, then earlier-created first), top `sftPerProblem`. Rows: {prompt, completion, ...}: prompt = the zero-shot policy prompt, completion =
  * the node texts from `<code>` to `<end_of_answer>`. Error filtering happens before the top-k cut, so a
  * filtered trajectory makes room for the next one.
  *
@@ -22,8 +22,9 @@
  * required here: the outcome already separates them; the edit-distance filter still applies.
  */
 import { join } from 'node:path';
-import type { ExtractConfig, RstarConfig } from '../config.js';
+import type { ExtractConfig, RstarConfig } from '../config/index.js';
 import type { TreeRecord } from '../mcts/tree-record.js';
+import { DataError } from '../errors.js';
 import { renderPolicyPrompt } from '../steps/prompts.js';
 import { editDistance } from './edit-distance.js';
 import { readJsonl, writeJsonlAtomic } from './jsonl.js';
@@ -104,23 +105,69 @@ function passesSftFilter(t: Trajectory, filter: ExtractConfig['sftErrorFilter'])
   return true;
 }
 
-/** SFT rows of one tree: the top `sftPerProblem` correct trajectories. */
-export function extractSft(tree: TreeRecord, settings: ExtractSettings): SftRow[] {
-  const root = buildTreeView(tree);
-  const prompt = renderPolicyPrompt(settings.prompts, tree.question);
-  return leavesOf(root, (n) => leafOutcome(n.record) === 'correct')
+interface SftCandidate {
+  trajectory: Trajectory;
+  /** Position of the trajectory's tree among the problem's trees (ties go to the earlier tree). */
+  treeOrder: number;
+  tree: TreeRecord;
+}
+
+function bestCandidateFirst(a: SftCandidate, b: SftCandidate): number {
+  const t = a.trajectory;
+  const u = b.trajectory;
+  return u.meanQ - t.meanQ || u.minQ - t.minQ || a.treeOrder - b.treeOrder || t.leaf.index - u.leaf.index;
+}
+
+function sftCandidates(tree: TreeRecord, treeOrder: number, settings: ExtractSettings): SftCandidate[] {
+  return leavesOf(buildTreeView(tree), (n) => leafOutcome(n.record) === 'correct')
     .filter((t) => passesSftFilter(t, settings.extract.sftErrorFilter))
-    .sort(bestFirst)
+    .map((trajectory) => ({ trajectory, treeOrder, tree }));
+}
+
+function sftRow(c: SftCandidate, settings: ExtractSettings): SftRow {
+  const t = c.trajectory;
+  return {
+    prompt: renderPolicyPrompt(settings.prompts, c.tree.question),
+    completion: t.text,
+    id: c.tree.id,
+    answer: t.leaf.record.answer ?? '',
+    meanQ: t.meanQ,
+    minQ: t.minQ,
+    steps: t.path.length,
+  };
+}
+
+/**
+ * SFT rows of one problem: the top `sftPerProblem` correct trajectories over all its trees (one tree,
+ * or several searches of the same problem).
+ */
+export function extractSft(trees: TreeRecord | readonly TreeRecord[], settings: ExtractSettings): SftRow[] {
+  const list = Array.isArray(trees) ? (trees as readonly TreeRecord[]) : [trees as TreeRecord];
+  const ids = new Set(list.map((t) => t.id));
+  if (ids.size > 1) throw new DataError(`extractSft takes the trees of one problem, not of ${[...ids].join(', ')}: use extractSftByProblem`);
+  return list
+    .flatMap((tree, order) => sftCandidates(tree, order, settings))
+    .sort(bestCandidateFirst)
     .slice(0, settings.extract.sftPerProblem)
-    .map((t) => ({
-      prompt,
-      completion: t.text,
-      id: tree.id,
-      answer: t.leaf.record.answer ?? '',
-      meanQ: t.meanQ,
-      minQ: t.minQ,
-      steps: t.path.length,
-    }));
+    .map((c) => sftRow(c, settings));
+}
+
+/**
+ * SFT rows of a whole run: trees grouped by problem id over every tree given (as the reference groups
+ * by question), the best `sftPerProblem` per problem, problems in order of first appearance. Only the
+ * current best candidates of each problem are held, so a large run streams through.
+ */
+export async function* extractSftByProblem(trees: AsyncIterable<TreeRecord> | Iterable<TreeRecord>, settings: ExtractSettings): AsyncGenerator<SftRow> {
+  const best = new Map<string, { candidates: SftCandidate[]; trees: number }>();
+  const k = settings.extract.sftPerProblem;
+  for await (const tree of trees) {
+    let entry = best.get(tree.id);
+    if (!entry) best.set(tree.id, (entry = { candidates: [], trees: 0 }));
+    const merged = entry.candidates.concat(sftCandidates(tree, entry.trees, settings)).sort(bestCandidateFirst).slice(0, k);
+    entry.candidates = merged; // only the winners (and the trees they come from) stay referenced
+    entry.trees += 1;
+  }
+  for (const { candidates } of best.values()) for (const c of candidates) yield sftRow(c, settings);
 }
 
 /** How many of each side to take: `perSide`, or `whenOneSide` opposite a side of exactly one. */
@@ -248,28 +295,35 @@ export interface ExtractCounts {
   finalPairs: number;
 }
 
+/** Every tree of several trees.jsonl files, in order. */
+async function* readTrees(treeFiles: readonly string[], onTree?: (tree: TreeRecord) => void): AsyncGenerator<TreeRecord> {
+  for (const file of treeFiles) {
+    for await (const tree of readJsonl<TreeRecord>(file)) {
+      onTree?.(tree);
+      yield tree;
+    }
+  }
+}
+
 /**
- * Streams a trees.jsonl file and writes `sft.jsonl` and `pairs.jsonl` into `outDir`, each replaced
- * atomically, so re-running extraction (after a resumed generation, or with other filters) never
- * duplicates rows.
+ * Streams trees.jsonl files (one run may hold several: other seeds, extra rollouts) and writes
+ * `sft.jsonl` and `pairs.jsonl` into `outDir`, each replaced atomically, so re-running extraction
+ * (after a resumed generation, or with other filters) never duplicates rows. SFT groups trees by
+ * problem across all files; pairs are per tree (each tree's prefixes are its own).
  */
-export async function extractTreesFile(treesPath: string, outDir: string, settings: ExtractSettings): Promise<ExtractCounts> {
+export async function extractTreesFile(treeFiles: string | readonly string[], outDir: string, settings: ExtractSettings): Promise<ExtractCounts> {
+  const files = typeof treeFiles === 'string' ? [treeFiles] : treeFiles;
   const counts: ExtractCounts = { trees: 0, solved: 0, sft: 0, stepPairs: 0, finalPairs: 0 };
+  const countTree = (tree: TreeRecord): void => {
+    counts.trees += 1;
+    if (tree.nodes.some((n) => leafOutcome(n) === 'correct')) counts.solved += 1;
+  };
   // One streaming pass per output file, so large rounds never sit in memory.
-  counts.sft = await writeJsonlAtomic(
-    join(outDir, 'sft.jsonl'),
-    (async function* () {
-      for await (const tree of readJsonl<TreeRecord>(treesPath)) {
-        counts.trees += 1;
-        if (tree.nodes.some((n) => leafOutcome(n) === 'correct')) counts.solved += 1;
-        yield* extractSft(tree, settings);
-      }
-    })(),
-  );
+  counts.sft = await writeJsonlAtomic(join(outDir, 'sft.jsonl'), extractSftByProblem(readTrees(files, countTree), settings));
   await writeJsonlAtomic(
     join(outDir, 'pairs.jsonl'),
     (async function* () {
-      for await (const tree of readJsonl<TreeRecord>(treesPath)) {
+      for await (const tree of readTrees(files)) {
         for (const row of extractPairs(tree, settings)) {
           if (row.kind === 'step') counts.stepPairs += 1;
           else counts.finalPairs += 1;

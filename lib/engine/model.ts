@@ -2,7 +2,7 @@
  * A loaded GGUF model: weights, vocabulary, and the PPM value head when the file carries one.
  * One Model backs any number of TreeContexts; disposing the model disposes them first.
  */
-import { DisposedError, fromNative, invalidArgument } from '../errors.js';
+import { DisposedError, assertInteger, fromNative, invalidArgument } from '../errors.js';
 import { loadBinding, type NativeModel } from '../native/binding.js';
 import { TreeContext } from './tree-context.js';
 import type { LoadModelOptions, ModelInfo, TreeContextOptions } from './types.js';
@@ -10,14 +10,21 @@ import type { LoadModelOptions, ModelInfo, TreeContextOptions } from './types.js
 export class Model {
   /** @internal */ readonly native: NativeModel;
   readonly info: ModelInfo;
+  /**
+   * Layers asked to be offloaded to the GPU (`gpuLayers`, -1 for all) and how many were: 0 on a build
+   * without GPU offload, else up to every repeating layer plus the output layer (llama.cpp's count).
+   */
+  readonly offload: { requestedLayers: number; offloadedLayers: number };
   private readonly contexts = new Set<TreeContext>();
   private disposed = false;
   private eogIds: Set<number> | null = null;
 
-  private constructor(native: NativeModel, path: string) {
+  private constructor(native: NativeModel, path: string, gpuLayers: number, gpuOffload: boolean) {
     this.native = native;
     const i = native.info();
     this.info = { ...i, path };
+    const layers = i.nLayer + 1;
+    this.offload = { requestedLayers: gpuLayers, offloadedLayers: gpuOffload ? (gpuLayers < 0 ? layers : Math.min(gpuLayers, layers)) : 0 };
   }
 
   /**
@@ -28,14 +35,15 @@ export class Model {
   static async load(path: string, options: LoadModelOptions = {}): Promise<Model> {
     if (typeof path !== 'string' || path.length === 0) throw invalidArgument('a file path', 'path', path);
     const binding = loadBinding();
+    const gpuLayers = assertInteger(options.gpuLayers ?? 0, 'gpuLayers', -1, 100_000);
     const native = new binding.Model();
     const callSite = new Error();
     try {
-      await native.load(path, { gpuLayers: options.gpuLayers ?? 0, mmap: options.mmap ?? true, onProgress: options.onProgress });
+      await native.load(path, { gpuLayers, mmap: options.mmap ?? true, onProgress: options.onProgress });
     } catch (err) {
       throw fromNative(err, callSite);
     }
-    return new Model(native, path);
+    return new Model(native, path, gpuLayers, binding.systemInfo().gpuOffload);
   }
 
   get isDisposed(): boolean {
@@ -46,7 +54,11 @@ export class Model {
     if (this.disposed) throw new DisposedError('Model');
   }
 
-  /** Text to token ids; special tokens (markers, roles) are parsed as single tokens by default. */
+  /**
+   * Text to token ids; special tokens (markers, roles) are parsed as single tokens by default.
+   * `addBos` adds the beginning-of-sequence token only when the model's GGUF asks for it
+   * (`tokenizer.ggml.add_bos_token`); text that starts a sequence should pass it (see `promptTokens`).
+   */
   tokenize(text: string, options: { special?: boolean; addBos?: boolean } = {}): number[] {
     this.check();
     if (typeof text !== 'string') throw invalidArgument('a string', 'text', text);

@@ -1,52 +1,52 @@
 /**
- * `rstar generate`: MCTS over a problem file, writing into one output directory
+ * The generate stage (`rstar generate`): MCTS over a problem set, writing into one output directory
  *
- *   config.json   the resolved configuration and the run's inputs
- *   trees.jsonl   one tree per problem (lib/mcts/tree-record.ts); also the resume journal
- *   sft.jsonl     {prompt, completion, ...} policy SFT rows (lib/data/extract.ts)
- *   pairs.jsonl   {prompt, chosen, rejected, ...} PPM preference pairs
- *   summary.json  counts over every tree in trees.jsonl, and this run's timing
+ *   config.json    the resolved configuration, the run's inputs by content hash, and how it was run
+ *   trees.jsonl    one tree per problem (lib/mcts/tree-record.ts); also the resume journal
+ *   failures.jsonl problems whose search failed, with the error (retried by a resumed run)
+ *   sft.jsonl      {prompt, completion, ...} policy SFT rows (lib/data/extract.ts)
+ *   pairs.jsonl    {prompt, chosen, rejected, ...} PPM preference pairs
+ *   summary.json   counts over every tree in trees.jsonl, and this run's timing
  *
- * Resuming: a problem is done iff its tree line is complete (lib/generate/journal.ts). A restarted run
- * skips done problems and appends the others; sft.jsonl, pairs.jsonl and summary.json are rebuilt from
- * all of trees.jsonl at the end of every run (atomically), so they never hold duplicates. A resumed run
- * must use the same search and prompt settings as the trees already written (checked against config.json).
+ * Two halves: searching into the journal (./search.ts) and deriving the training files from it
+ * (./derive.ts). Resuming: a problem is done iff its tree line is complete; a restarted run searches
+ * the others and appends them, then rebuilds the derived files from all of trees.jsonl. A resumed run
+ * must use the same search and prompt settings and the same model files (compared by SHA-256) as the
+ * trees already written; otherwise it is refused with what differs.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { RstarConfig } from '../config.js';
+import type { RstarConfig } from '../config/index.js';
+import { digestInputs, differingInputs, type RunInputs } from '../data/digest.js';
+import { writeJsonAtomic } from '../data/jsonl.js';
+import { loadProblems } from '../data/problems.js';
 import { DataError, assertInteger, invalidArgument } from '../errors.js';
-import { extractPairs, extractSft } from '../data/extract.js';
-import { readJsonl, writeJsonAtomic, writeJsonlAtomic } from '../data/jsonl.js';
-import { searchProblems } from '../mcts/driver.js';
-import { treeToRecord, type TreeRecord } from '../mcts/tree-record.js';
-import type { SearchDeps, SearchProblem } from '../mcts/types.js';
-import { JournalWriter, openJournal } from './journal.js';
-import { addTree, emptyTotals, type TreeTotals } from './summary.js';
+import type { SearchDeps } from '../mcts/types.js';
+import { deriveTrainingData } from './derive.js';
+import { searchIntoJournal, type GenerateProblem } from './search.js';
+import type { TreeTotals } from './summary.js';
 
-/** A problem as loaded from a data file (lib/data/problems.ts `Problem` satisfies this). */
-export interface GenerateProblem extends SearchProblem {
-  source?: string;
-}
+export type { GenerateProblem } from './search.js';
 
 export interface GenerateOptions {
-  /** Problem file: the JSONL/JSON formats of ../shared/data, or plain {question, answer} records. */
-  problemsPath: string;
+  /** A problem file (JSONL/JSON: the shipped benchmark formats or {question, answer} records), or the problems. */
+  problems: string | readonly GenerateProblem[];
   outDir: string;
   config: RstarConfig;
   /** Problems searched at once. */
   concurrency: number;
-  /** Use only the first `limit` problems of the file. */
+  /** Use only the first `limit` problems. */
   limit?: number;
+  /**
+   * The model files the search runs with, recorded by content hash in config.json; a resume with other
+   * files is refused. Omit for policies that are not files (tests' scripted policies).
+   */
+  models?: { policy?: string | null; ppm?: string | null };
   /** Once aborted, no new problem starts; in-flight ones finish and are written. */
   signal?: AbortSignal;
   onProgress?: (progress: GenerateProgress) => void;
-  /** Extra facts recorded in config.json under `run` (policy and PPM paths, ...). */
+  /** Extra facts recorded in config.json under `run`. */
   runInfo?: Record<string, unknown>;
-}
-
-export interface GenerateDeps extends SearchDeps {
-  loadProblems(path: string, options: { limit?: number }): Promise<GenerateProblem[]>;
 }
 
 export interface GenerateProgress {
@@ -57,6 +57,8 @@ export interface GenerateProgress {
   thisRun: number;
   /** Of this run's problems, those with a correct answer. */
   solvedThisRun: number;
+  /** Problems whose search failed in this run. */
+  failedThisRun: number;
   elapsedMs: number;
   /** Estimated time left, from this run's pace; null before the first problem finishes. */
   etaMs: number | null;
@@ -64,7 +66,7 @@ export interface GenerateProgress {
 
 export interface GenerateSummary {
   outDir: string;
-  problems: { total: number; done: number; thisRun: number; doneBefore: number };
+  problems: { total: number; done: number; thisRun: number; doneBefore: number; failed: number };
   /** Every input problem has its tree. */
   complete: boolean;
   /** The run stopped early on its signal. */
@@ -79,45 +81,57 @@ export interface GenerateSummary {
   recoveredBytes: number;
 }
 
+/** What config.json holds. */
+export interface GenerateRecord {
+  config: RstarConfig;
+  inputs?: RunInputs;
+  run: Record<string, unknown>;
+}
+
+const INPUT_FLAGS = { policy: '--policy', ppm: '--ppm' };
+
 /** The settings that shape the trees; a resumed run must not change them. */
 function treeShapingSettings(config: RstarConfig): unknown {
   return { search: config.search, prompts: config.prompts };
 }
 
-async function checkResumable(configPath: string, config: RstarConfig): Promise<void> {
-  let previous: { config?: RstarConfig };
+async function checkResumable(configPath: string, config: RstarConfig, inputs: RunInputs | undefined): Promise<void> {
+  let previous: Partial<GenerateRecord>;
   try {
-    previous = JSON.parse(await readFile(configPath, 'utf8')) as { config?: RstarConfig };
+    previous = JSON.parse(await readFile(configPath, 'utf8')) as Partial<GenerateRecord>;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw new DataError(`${configPath} is unreadable (${(err as Error).message}); remove it or choose another --out`);
   }
-  if (!previous.config) return;
-  const before = JSON.stringify(treeShapingSettings(previous.config));
-  const now = JSON.stringify(treeShapingSettings(config));
-  if (before !== now) {
+  const differences: string[] = [];
+  if (previous.config && JSON.stringify(treeShapingSettings(previous.config)) !== JSON.stringify(treeShapingSettings(config))) {
     const changed = (Object.keys(config.search) as Array<keyof RstarConfig['search']>).filter(
       (k) => JSON.stringify(previous.config?.search?.[k]) !== JSON.stringify(config.search[k]),
     );
-    const detail = changed.length > 0 ? `search.${changed.join(', search.')}` : 'prompts';
+    differences.push(changed.length > 0 ? `search.${changed.join(', search.')}` : 'prompts');
+  }
+  if (previous.inputs && inputs) differences.push(...differingInputs(previous.inputs, inputs, INPUT_FLAGS));
+  if (differences.length > 0) {
     throw invalidArgument(
-      `the search settings of the run being resumed (${detail} differ)`,
-      'the settings of this run',
-      `a different configuration; use a new --out or the same flags`,
+      `the settings and model files of the run being resumed in ${configPath} (these differ: ${differences.join('; ')})`,
+      'this run',
+      'other settings; use a new --out, or the same flags and files',
     );
   }
 }
 
 /**
- * Runs (or resumes) a generation into `options.outDir` and returns its summary.
+ * Runs (or resumes) a generation into `options.outDir` and returns its summary. A problem whose search
+ * fails is recorded in failures.jsonl and the run goes on (lib/mcts/driver.ts).
  *
  * @example
+ * const session = await openSearchDeps({ policyPath: 'slm.gguf', config, concurrency: 32 });
  * const summary = await runGenerate(
- *   { problemsPath: 'train.jsonl', outDir: 'rounds/001', config: resolveConfig(), concurrency: 32 },
- *   { policy, scorer: null, executor, grader, loadProblems },
+ *   { problems: 'train.jsonl', outDir: 'rounds/001', config, concurrency: 32, models: { policy: 'slm.gguf' } },
+ *   session.deps,
  * );
  */
-export async function runGenerate(options: GenerateOptions, deps: GenerateDeps): Promise<GenerateSummary> {
+export async function runGenerate(options: GenerateOptions, deps: SearchDeps): Promise<GenerateSummary> {
   const started = Date.now();
   assertInteger(options.concurrency, 'concurrency', 1, 100_000);
   if (options.limit !== undefined) assertInteger(options.limit, 'limit', 1);
@@ -127,96 +141,82 @@ export async function runGenerate(options: GenerateOptions, deps: GenerateDeps):
   const treesPath = join(outDir, 'trees.jsonl');
   const { config } = options;
 
-  await checkResumable(configPath, config);
-  const problems = await deps.loadProblems(options.problemsPath, options.limit === undefined ? {} : { limit: options.limit });
+  const inputs = options.models ? await digestInputs({ policy: options.models.policy, ppm: options.models.ppm }) : undefined;
+  await checkResumable(configPath, config, inputs);
+  const problems =
+    typeof options.problems === 'string'
+      ? await loadProblems(options.problems, options.limit === undefined ? {} : { limit: options.limit })
+      : options.problems.slice(0, options.limit ?? options.problems.length);
   const seen = new Set<string>();
   for (const p of problems) {
-    if (seen.has(p.id)) throw new DataError(`Problem id "${p.id}" appears twice in ${options.problemsPath}; ids must be unique to resume safely`);
+    if (seen.has(p.id)) throw new DataError(`Problem id "${p.id}" appears twice in ${typeof options.problems === 'string' ? options.problems : 'the problems'}; ids must be unique to resume safely`);
     seen.add(p.id);
   }
-  await writeJsonAtomic(configPath, {
+  const record: GenerateRecord = {
     config,
-    run: { problems: resolve(options.problemsPath), limit: options.limit ?? null, concurrency: options.concurrency, ...options.runInfo },
-  });
-
-  const journal = await openJournal(treesPath);
-  const done = new Set(journal.ids);
-  const pending = problems.filter((p) => !done.has(p.id));
-  const doneBefore = problems.length - pending.length;
+    ...(inputs ? { inputs } : {}),
+    run: {
+      problems: typeof options.problems === 'string' ? resolve(options.problems) : null,
+      limit: options.limit ?? null,
+      concurrency: options.concurrency,
+      ...options.runInfo,
+    },
+  };
+  await writeJsonAtomic(configPath, record);
 
   let thisRun = 0;
   let solvedThisRun = 0;
+  let failedThisRun = 0;
+  let doneBefore = 0;
+  let pending = 0;
   const report = (): void => {
     const elapsedMs = Date.now() - started;
-    const left = pending.length - thisRun;
+    const finished = thisRun + failedThisRun;
     options.onProgress?.({
       done: doneBefore + thisRun,
       total: problems.length,
       thisRun,
       solvedThisRun,
+      failedThisRun,
       elapsedMs,
-      etaMs: thisRun === 0 ? null : (elapsedMs / thisRun) * left,
+      etaMs: finished === 0 ? null : (elapsedMs / finished) * (pending - finished),
     });
   };
-  report();
-
-  const writer = await JournalWriter.open(treesPath);
-  let drive: { completed: number; aborted: boolean };
-  try {
-    drive = await searchProblems(pending, config, deps, {
+  const searched = await searchIntoJournal(
+    {
+      problems,
+      treesPath,
+      failuresPath: join(outDir, 'failures.jsonl'),
+      config,
       concurrency: options.concurrency,
       signal: options.signal,
-      onTree: async (tree, index) => {
-        const record = treeToRecord(tree, config.search.mode, { source: pending[index].source });
-        await writer.append(JSON.stringify(record));
-        thisRun += 1;
-        if (tree.stats.correct > 0) solvedThisRun += 1;
+      onStart: (counts) => {
+        doneBefore = counts.doneBefore;
+        pending = counts.pending;
         report();
       },
-    });
-  } finally {
-    await writer.close();
-  }
-
-  // Rebuild the derived files from every tree written so far (this run's and earlier runs'). Rows are
-  // streamed straight to disk, one pass per file, so a large round never sits in memory.
-  const totals = emptyTotals();
-  const inputIds = new Set(problems.map((p) => p.id));
-  let inputDone = 0;
-  const sftCount = await writeJsonlAtomic(
-    join(outDir, 'sft.jsonl'),
-    (async function* () {
-      for await (const tree of readJsonl<TreeRecord>(treesPath)) {
-        addTree(totals, tree);
-        if (inputIds.has(tree.id)) inputDone += 1;
-        yield* extractSft(tree, config);
-      }
-    })(),
-  );
-  let stepPairs = 0;
-  const pairCount = await writeJsonlAtomic(
-    join(outDir, 'pairs.jsonl'),
-    (async function* () {
-      for await (const tree of readJsonl<TreeRecord>(treesPath)) {
-        for (const row of extractPairs(tree, config)) {
-          if (row.kind === 'step') stepPairs += 1;
-          yield row;
-        }
-      }
-    })(),
+      onProblem: ({ solved, failed }) => {
+        if (failed) failedThisRun += 1;
+        else thisRun += 1;
+        if (solved) solvedThisRun += 1;
+        report();
+      },
+    },
+    deps,
   );
 
+  const derived = await deriveTrainingData([treesPath], outDir, config, seen);
   const summary: GenerateSummary = {
     outDir,
-    problems: { total: problems.length, done: inputDone, thisRun, doneBefore },
-    complete: inputDone === problems.length,
-    interrupted: drive.aborted,
-    trees: totals,
-    solveRate: totals.trees === 0 ? 0 : totals.solved / totals.trees,
-    sft: sftCount,
-    pairs: { step: stepPairs, final: pairCount - stepPairs },
+    problems: { total: problems.length, done: derived.problemsWithTree, thisRun: searched.written, doneBefore: searched.doneBefore, failed: searched.failed },
+    complete: derived.problemsWithTree === problems.length,
+    interrupted: searched.aborted,
+    trees: derived.trees,
+    solveRate: derived.trees.trees === 0 ? 0 : derived.trees.solved / derived.trees.trees,
+    sft: derived.sft,
+    pairs: derived.pairs,
     elapsedMs: Date.now() - started,
-    recoveredBytes: journal.truncatedBytes,
+    recoveredBytes: searched.recoveredBytes,
   };
   await writeJsonAtomic(join(outDir, 'summary.json'), summary);
   return summary;

@@ -4,11 +4,17 @@
  * keep the engine's decode batches full (the reference gets the same effect by stepping all trees of a
  * chunk in lockstep; plain async concurrency needs no lockstep and never waits for the slowest tree).
  *
- * Failure policy: the first error (a policy or engine failure; failing user code is never an error)
- * stops new problems from starting; problems already in flight finish and are reported, then the error
- * is rethrown. An aborted signal stops new problems the same way, without an error.
+ * Problems come from a source (an array, or any iterable or async iterable: a file being read, a queue),
+ * pulled only when a slot is free, so a large problem set never sits in memory.
+ *
+ * Failure policy: one problem never stops a run. A search that throws (the engine rejected a request,
+ * say) is reported through `onError` and the run goes on with the next problem; the problem has no tree,
+ * so a resumed run tries it again. Only a systematic failure stops the run: `maxConsecutiveFailures`
+ * problems failing in a row with no success between them (a broken model, a dead engine); the last
+ * error is then rethrown after the problems in flight finish. An aborted signal stops new problems
+ * from starting, without an error. Failing user code is never an error at all (it is a result).
  */
-import type { RstarConfig } from '../config.js';
+import type { RstarConfig } from '../config/index.js';
 import { assertInteger } from '../errors.js';
 import { ProblemSearch, type SearchTree } from './search.js';
 import type { SearchDeps, SearchProblem } from './types.js';
@@ -18,53 +24,95 @@ export interface DriveOptions {
   concurrency: number;
   /** Once aborted, no new problem starts; in-flight ones finish. */
   signal?: AbortSignal;
-  /** Called (and awaited) with every finished tree, in completion order. */
-  onTree?: (tree: SearchTree, index: number) => void | Promise<void>;
+  /** Called (and awaited) with every finished tree, in completion order; `index` is the problem's position in the source. */
+  onTree?: (tree: SearchTree, index: number, problem: SearchProblem) => void | Promise<void>;
+  /** Called (and awaited) when a problem's search failed; the run goes on. */
+  onError?: (error: unknown, problem: SearchProblem, index: number) => void | Promise<void>;
   /** Called when a problem starts. */
   onStart?: (problem: SearchProblem, index: number) => void;
+  /** Failures in a row, with no problem succeeding between them, that stop the run (default 8). */
+  maxConsecutiveFailures?: number;
 }
 
 export interface DriveResult {
   /** Problems whose search finished and whose onTree returned. */
   completed: number;
+  /** Problems whose search failed (reported through onError). */
+  failed: number;
   /** True when the signal stopped the run before every problem started. */
   aborted: boolean;
 }
 
+/** A source of problems: an array, an iterable or an async iterable. */
+export type ProblemSource<P extends SearchProblem = SearchProblem> = Iterable<P> | AsyncIterable<P>;
+
 /**
- * Searches `problems` with `concurrency` of them in flight.
+ * Searches the problems of `source` with `concurrency` of them in flight.
  *
  * @example
  * await searchProblems(problems, config, { policy, executor, grader }, { concurrency: 16, onTree: write });
  */
-export async function searchProblems(
-  problems: readonly SearchProblem[],
+export async function searchProblems<P extends SearchProblem>(
+  source: ProblemSource<P>,
   config: Pick<RstarConfig, 'search' | 'prompts'>,
   deps: SearchDeps,
   options: DriveOptions,
 ): Promise<DriveResult> {
   assertInteger(options.concurrency, 'concurrency', 1, 100_000);
-  let next = 0;
+  const maxConsecutive = assertInteger(options.maxConsecutiveFailures ?? 8, 'maxConsecutiveFailures', 1);
+  const iterator: Iterator<P> | AsyncIterator<P> =
+    Symbol.asyncIterator in source ? (source as AsyncIterable<P>)[Symbol.asyncIterator]() : (source as Iterable<P>)[Symbol.iterator]();
+  let nextIndex = 0;
+  let exhausted = false;
   let completed = 0;
-  let failure: { error: unknown } | null = null;
-  const stopped = (): boolean => failure !== null || Boolean(options.signal?.aborted);
+  let failed = 0;
+  let consecutiveFailures = 0;
+  let fatal: { error: unknown } | null = null;
+  const stopped = (): boolean => fatal !== null || Boolean(options.signal?.aborted);
+  // One pull at a time: iterators (a file reader, say) need not be re-entrant.
+  let pulling: Promise<unknown> = Promise.resolve();
+  const pull = (): Promise<{ problem: P; index: number } | null> => {
+    const next = pulling.then(async () => {
+      if (exhausted || stopped()) return null;
+      const r = await iterator.next();
+      if (r.done) {
+        exhausted = true;
+        return null;
+      }
+      return { problem: r.value, index: nextIndex++ };
+    });
+    pulling = next.catch(() => undefined);
+    return next;
+  };
 
   const worker = async (): Promise<void> => {
-    while (!stopped() && next < problems.length) {
-      const index = next++;
-      const problem = problems[index];
+    for (;;) {
+      const item = await pull();
+      if (!item) return;
+      const { problem, index } = item;
       try {
         options.onStart?.(problem, index);
         const tree = await new ProblemSearch(problem, config, deps).run();
-        await options.onTree?.(tree, index);
+        await options.onTree?.(tree, index, problem);
         completed += 1;
+        consecutiveFailures = 0;
       } catch (error) {
-        failure ??= { error };
+        failed += 1;
+        consecutiveFailures += 1;
+        try {
+          await options.onError?.(error, problem, index);
+        } catch (reportError) {
+          fatal ??= { error: reportError };
+        }
+        if (consecutiveFailures >= maxConsecutive) fatal ??= { error };
       }
     }
   };
-  const workers = Math.min(options.concurrency, problems.length);
-  await Promise.all(Array.from({ length: workers }, worker));
-  if (failure) throw (failure as { error: unknown }).error;
-  return { completed, aborted: completed < problems.length };
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+  } finally {
+    if (!exhausted) await (iterator as AsyncIterator<P>).return?.();
+  }
+  if (fatal) throw (fatal as { error: unknown }).error;
+  return { completed, failed, aborted: !exhausted };
 }

@@ -11,14 +11,14 @@
  * here is a point where the engine can batch this problem's decode with the others'.
  *
  * Differences from the reference (small, deliberate):
- * - A non-answer child created at the maximum depth is terminal ('too_deep') at once; the reference
- *   would still select it and spend a generation call on children it then kills for depth.
+ * - A non-answer child created below the maximum depth is terminal ('too_deep') at once, as in the
+ *   reference (depth > max_depth), so a trajectory holds up to maxDepth code steps plus its answer.
  * - A step is classified by its stop marker (lib/steps/parse.ts), not by the substring "boxed".
  * Kept from the reference, worth knowing: a rollout that only finds that a node has no selectable
  * child marks it terminal ('exhausted', no value change) and still counts as a rollout; the search
  * stops early once the root is exhausted. Every other paper-vs-code choice is a SearchConfig switch.
  */
-import type { RstarConfig, SearchConfig } from '../config.js';
+import type { RstarConfig, SearchConfig } from '../config/index.js';
 import { invalidArgument } from '../errors.js';
 import { buildStepProgram, observationOf } from '../exec/program.js';
 import { MARKERS } from '../steps/markers.js';
@@ -63,18 +63,6 @@ export interface SearchTree {
   stats: SearchStats;
   /** 'ppm-augmented' when a PPM initialised Q, else 'terminal-guided'. */
   annotation: 'terminal-guided' | 'ppm-augmented';
-}
-
-/** Applies `SearchConfig.ppmTransform` to a raw value-head output. */
-export function transformPpmScore(raw: number, transform: SearchConfig['ppmTransform']): number {
-  switch (transform) {
-    case 'tanh_div5':
-      return Math.tanh(raw / 5);
-    case 'tanh':
-      return Math.tanh(raw);
-    default:
-      return raw;
-  }
 }
 
 /** Whether a run counts as a failure under `SearchConfig.errorDetection`. */
@@ -247,7 +235,7 @@ export class ProblemSearch {
       // The output block enters the trajectory after the final code step, and after a step that died
       // of its error (so full-trajectory negatives show the error, as in the reference's examples).
       if (parsed.kind === 'final_code' || invalid === 'code_error') {
-        this.appendOutput(child, observation ?? '', parsed.end === MARKERS.output);
+        this.appendOutput(child, observation ?? '', parsed.end === MARKERS.output, invalid === 'code_error');
       }
     }
     if (invalid) {
@@ -268,12 +256,18 @@ export class ProblemSearch {
       }
       return child;
     }
-    if (child.depth >= s.maxDepth) child.markTerminal('too_deep');
+    if (child.depth > s.maxDepth) child.markTerminal('too_deep');
     return child;
   }
 
-  private appendOutput(child: MctsNode, observation: string, stepEndsWithOutputMarker: boolean): void {
-    child.appendedText = outputBlock(observation, stepEndsWithOutputMarker);
+  /**
+   * The output block after a final code step, or after a step that died of its error: the reference
+   * then closes the code block first (`<end_of_code>` appended when the step lacks it), so the dead
+   * trajectory reads as a whole program with its error.
+   */
+  private appendOutput(child: MctsNode, observation: string, stepEndsWithOutputMarker: boolean, diedOfError: boolean): void {
+    const closeCode = diedOfError && !child.stepText.includes(MARKERS.endOfCode) ? MARKERS.endOfCode : '';
+    child.appendedText = closeCode + outputBlock(observation, stepEndsWithOutputMarker);
     child.appendedTokens = this.deps.policy.tokenize(child.appendedText);
   }
 
@@ -287,14 +281,14 @@ export class ProblemSearch {
     const toScore = this.ppmActive ? fresh.filter((n) => !n.terminal || testAnswers.includes(n)) : [];
     if (toScore.length > 0) {
       const scorer = this.deps.scorer!;
-      const raw = await scorer.score(toScore.map((n) => ({ problem: this.problem, prompt: this.ppmPrompt, path: n.pathSteps() })));
-      if (raw.length !== toScore.length) {
-        throw invalidArgument(`${toScore.length} scores from the PPM scorer`, 'PpmScorer.score()', raw);
+      const scores = await scorer.score(toScore.map((n) => ({ problem: this.problem, prompt: this.ppmPrompt, path: n.pathSteps() })));
+      if (scores.length !== toScore.length) {
+        throw invalidArgument(`${toScore.length} scores from the PPM scorer`, 'PpmScorer.score()', scores);
       }
       this.stats.ppmCalls += 1;
       this.stats.ppmScored += toScore.length;
       toScore.forEach((node, i) => {
-        node.ppmScore = transformPpmScore(raw[i], this.search.ppmTransform);
+        node.ppmScore = scores[i];
       });
     }
     for (const node of fresh) {

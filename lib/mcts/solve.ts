@@ -2,7 +2,7 @@
  * One question, one test-time search (`rstar solve`): MCTS in 'test' mode, then the answer with the
  * highest terminal PPM score, or the majority answer when no PPM is loaded (every answer then scores 0).
  */
-import type { RstarConfig } from '../config.js';
+import type { RstarConfig } from '../config/index.js';
 import { renderPrompt } from '../steps/prompts.js';
 import { chooseAnswer, type AnswerCluster } from './choose.js';
 import { ProblemSearch, type SearchStats } from './search.js';

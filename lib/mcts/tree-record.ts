@@ -4,7 +4,7 @@
  * from 1 in creation order), its text, tokens and statistics, so extraction and inspection need nothing
  * but the file. This is the reference's `{tag: state}` dump with Q and visit counts, as an array.
  */
-import type { SearchConfig } from '../config.js';
+import type { SearchConfig } from '../config/index.js';
 import type { MctsNode, NodeKind, TerminalReason } from './node.js';
 import type { SearchStats, SearchTree } from './search.js';
 

@@ -1,6 +1,6 @@
 /**
  * The small interfaces the search is written against. Real modules plug in by structural typing:
- * the engine adapter (lib/mcts/engine-policy.ts) provides `StepPolicy` and `PpmScorer`, lib/exec
+ * the engine adapter (lib/policy/engine.ts) provides `StepPolicy` and `PpmScorer`, lib/exec
  * provides `StepExecutor`, lib/grade provides `Grader`. Tests drive the search with a scripted policy
  * (lib/mcts/scripted-policy.ts) and the real executor and grader.
  */
@@ -72,7 +72,11 @@ export interface ScoreRequest {
   path: readonly PathStep[];
 }
 
-/** The process preference model. Returns raw value-head outputs, one per request (one batched call). */
+/**
+ * The process preference model. Returns step scores, one per request (one batched call): the value
+ * head's outputs already under the PPM's transform (lib/policy/engine.ts owns it), so the search uses
+ * them as Q values directly.
+ */
 export interface PpmScorer {
   score(requests: readonly ScoreRequest[]): Promise<number[]>;
 }

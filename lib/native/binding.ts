@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { RstarError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import type { NativeTrainBinding } from '../train/native-types.js';
+import type { NativeTrainBinding } from './train-types.js';
 
 export interface NativeSystemInfo {
   llamaVersion: string;
@@ -135,7 +135,7 @@ export interface NativeBinding {
   makeModel(spec: MakeModelSpec): Promise<{ path: string; nParams: number; bytes: number; nVocab: number }>;
   quantize(input: string, output: string, type: string, threads: number): Promise<void>;
   inspect(path: string): Promise<GgufInspection>;
-  /** The built-in trainer (native/train, typed in lib/train/native-types.ts). */
+  /** The built-in trainer (native/train, typed in lib/native/train-types.ts). */
   trainStart: NativeTrainBinding['trainStart'];
   trainForwardLogits: NativeTrainBinding['trainForwardLogits'];
   trainScoreTokens: NativeTrainBinding['trainScoreTokens'];

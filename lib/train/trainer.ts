@@ -14,7 +14,7 @@ import { fromNative, invalidArgument, DataError } from '../errors.js';
 import { loadBinding } from '../native/binding.js';
 import type { PpmTrainConfig, SftTrainConfig } from './config.js';
 import type { PairRow, SftRow } from './data.js';
-import type { NativeTrainOptions, NativeTrainProgress, NativeTrainResult, NativeUnitStats } from './native-types.js';
+import type { NativeTrainOptions, NativeTrainProgress, NativeTrainResult, NativeUnitStats } from '../native/train-types.js';
 
 export type TrainProgress = NativeTrainProgress;
 

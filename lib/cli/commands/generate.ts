@@ -1,49 +1,40 @@
 /**
- * `rstar generate --policy FILE --problems FILE --out DIR [...]`: MCTS over a problem set, writing
- * trees, SFT rows, PPM pairs, the resolved config and a summary into DIR (lib/generate/run.ts).
- * Re-running the same command resumes: finished problems are skipped, none is written twice.
- * The first Ctrl-C stops starting new problems and lets the ones in flight finish; a second one quits.
+ * `rstar generate --policy FILE --problems FILE|NAME --out DIR [...]`: the generate stage
+ * (lib/generate/run.ts) on the engine. Re-running the same command resumes: finished problems are
+ * skipped, none is written twice. The first Ctrl-C stops starting new problems and lets the ones in
+ * flight finish; a second one quits.
  */
 import { existsSync } from 'node:fs';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { readConfigFile, resolveConfig, type ConfigOverrides, type RstarConfig } from '../../config.js';
-import { loadProblems } from '../../data/problems.js';
+import { defaultSearchConfig, type RstarConfig } from '../../config/index.js';
+import { resolveProblemFile } from '../../data/problems.js';
 import { invalidArgument } from '../../errors.js';
-import { PythonPool } from '../../exec/index.js';
 import { runGenerate, type GenerateSummary } from '../../generate/run.js';
-import { extractBoxed, isEquivalent } from '../../grade/index.js';
-import { createEnginePolicy } from '../../mcts/engine-policy.js';
+import { openSearchDeps } from '../../policy/deps.js';
+import { configFromArgs, engineOptions, searchOptions, type ConfigArgs } from '../config-flags.js';
 import { formatDuration, printJsonLine, Progress } from '../output.js';
 
-export interface GenerateArgs {
+export interface GenerateArgs extends ConfigArgs {
   policy: string;
   problems: string;
   out: string;
-  rollouts?: number;
-  candidates?: number;
-  maxDepth?: number;
   ppm?: string;
   concurrency: number;
   limit?: number;
-  config?: string;
   json: boolean;
   quiet: boolean;
 }
 
-/** The configuration of a generate run: defaults, then --config FILE, then the search flags. */
-export async function generateConfig(args: Pick<GenerateArgs, 'config' | 'rollouts' | 'candidates' | 'maxDepth'>): Promise<RstarConfig> {
-  const file = args.config ? await readConfigFile(args.config) : undefined;
-  const search: Record<string, number> = {};
-  if (args.rollouts !== undefined) search.rollouts = args.rollouts;
-  if (args.candidates !== undefined) search.candidates = args.candidates;
-  if (args.maxDepth !== undefined) search.maxDepth = args.maxDepth;
-  return resolveConfig(file, { search } as ConfigOverrides);
+/** The configuration of a generate run: defaults, then --config FILE, then the flags. */
+export function generateConfig(args: ConfigArgs): Promise<RstarConfig> {
+  return configFromArgs(args);
 }
 
 function describeSummary(s: GenerateSummary): string {
   const t = s.trees;
   return [
     `${s.complete ? 'done' : s.interrupted ? 'interrupted' : 'incomplete'}: ${s.problems.done}/${s.problems.total} problems (${s.problems.thisRun} this run) in ${formatDuration(s.elapsedMs / 1000)}`,
+    ...(s.problems.failed > 0 ? [`failed        ${s.problems.failed} problems this run (failures.jsonl; rerun the command to retry them)`] : []),
     `solved        ${t.solved}/${t.trees} trees (easy ${t.difficulty.easy}, medium ${t.difficulty.medium}, hard ${t.difficulty.hard})`,
     `training data ${s.sft} SFT rows, ${s.pairs.step} step pairs, ${s.pairs.final} final-step pairs`,
     `search        ${t.search.nodes} nodes, ${t.search.generatedTokens} generated tokens, ${t.search.execRuns} code runs (${t.search.execFailures} failed)`,
@@ -53,12 +44,11 @@ function describeSummary(s: GenerateSummary): string {
 
 /** The handler of `rstar generate`, callable from scripts and tests. */
 export async function runGenerateCommand(args: GenerateArgs): Promise<GenerateSummary> {
-  if (!existsSync(args.problems)) throw invalidArgument('an existing problem file', '--problems', args.problems);
+  const problems = resolveProblemFile(args.problems);
   if (!existsSync(args.policy)) throw invalidArgument('an existing GGUF file', '--policy', args.policy);
   if (args.ppm !== undefined && !existsSync(args.ppm)) throw invalidArgument('an existing GGUF file', '--ppm', args.ppm);
   const config = await generateConfig(args);
-  const engine = await createEnginePolicy({ policyPath: args.policy, ppmPath: args.ppm, config, concurrency: args.concurrency });
-  const pool = new PythonPool({ timeoutMs: config.search.stepTimeoutMs, log: args.quiet ? null : undefined });
+  const session = await openSearchDeps({ policyPath: args.policy, ppmPath: args.ppm, config, concurrency: args.concurrency, log: args.quiet ? null : undefined });
   const progress = new Progress('generate', args.quiet);
   const controller = new AbortController();
   const onSigint = (): void => {
@@ -70,28 +60,29 @@ export async function runGenerateCommand(args: GenerateArgs): Promise<GenerateSu
   try {
     const summary = await runGenerate(
       {
-        problemsPath: args.problems,
+        problems,
         outDir: args.out,
         config,
         concurrency: args.concurrency,
         limit: args.limit,
         signal: controller.signal,
-        runInfo: { policy: args.policy, ppm: args.ppm ?? null },
+        models: { policy: args.policy, ppm: args.ppm ?? null },
+        runInfo: { engine: session.engine.models },
         onProgress: (p) => {
           const eta = p.etaMs === null ? '' : `, ETA ${formatDuration(p.etaMs / 1000)}`;
-          progress.update(`${p.done}/${p.total} problems, ${p.solvedThisRun}/${p.thisRun} solved this run${eta}`);
+          const failed = p.failedThisRun > 0 ? `, ${p.failedThisRun} failed` : '';
+          progress.update(`${p.done}/${p.total} problems, ${p.solvedThisRun}/${p.thisRun} solved this run${failed}${eta}`);
         },
       },
-      { policy: engine.policy, scorer: engine.scorer, executor: pool, grader: { extractBoxed, isEquivalent }, loadProblems },
+      session.deps,
     );
     progress.done(`${summary.problems.done}/${summary.problems.total} problems`);
-    if (args.json) printJsonLine(summary);
+    if (args.json) printJsonLine({ ...summary, engine: session.engine.models });
     else process.stdout.write(`${describeSummary(summary)}\n`);
     return summary;
   } finally {
     process.off('SIGINT', onSigint);
-    await engine.dispose();
-    await pool.dispose();
+    await session.dispose();
   }
 }
 
@@ -99,21 +90,23 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
   command: 'generate',
   describe: 'run MCTS over a problem set and write trees, SFT data and PPM pairs (resumable)',
   builder: (y) =>
-    y
-      .option('policy', { type: 'string', demandOption: true, describe: 'policy model (GGUF)' })
-      .option('problems', { type: 'string', demandOption: true, describe: 'problems: a file of ../shared/data or JSONL/JSON {question, answer} records' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output directory (trees.jsonl, sft.jsonl, pairs.jsonl, summary.json, config.json); reused to resume' })
-      .option('rollouts', { type: 'number', describe: 'rollouts per problem (default 16)' })
-      .option('candidates', { type: 'number', describe: 'candidate steps per expansion (default 8)' })
-      .option('max-depth', { type: 'number', describe: 'most steps per trajectory (default 16)' })
-      .option('ppm', { type: 'string', describe: 'process preference model (GGUF with a value head): PPM-augmented Q initialisation' })
-      .option('concurrency', { type: 'number', default: 16, describe: 'problems searched at once (keeps decode batches full)' })
-      .option('limit', { type: 'number', describe: 'use only the first N problems' })
+    engineOptions(
+      searchOptions(
+        y
+          .option('policy', { type: 'string', demandOption: true, describe: 'policy model (GGUF)' })
+          .option('problems', { type: 'string', demandOption: true, describe: 'problems: gsm8k, math500, aime24, amc23, or a JSONL/JSON file of {question, answer} records' })
+          .option('out', { type: 'string', demandOption: true, describe: 'output directory (trees.jsonl, sft.jsonl, pairs.jsonl, summary.json, config.json); reused to resume' })
+          .option('ppm', { type: 'string', describe: 'process preference model (GGUF with a value head): PPM-augmented Q initialisation' })
+          .option('concurrency', { type: 'number', default: 16, describe: 'problems searched at once (keeps decode batches full)' })
+          .option('limit', { type: 'number', describe: 'use only the first N problems' }),
+        defaultSearchConfig,
+      ),
+    )
       .option('config', { type: 'string', describe: 'JSON file overriding any configuration key (flags win)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON object' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' })
       .example('$0 generate --policy slm-r1.gguf --problems train.jsonl --out rounds/002 --rollouts 16', 'round 2: terminal-guided MCTS with the round-1 policy')
-      .example('$0 generate --policy slm-r2.gguf --ppm ppm-r2.gguf --problems train.jsonl --out rounds/003', 'round 3: PPM-augmented MCTS'),
+      .example('$0 generate --policy slm-r2.gguf --ppm ppm-r2.gguf --problems train.jsonl --out rounds/003 --gpu-layers -1', 'round 3: PPM-augmented MCTS, every layer on the GPU') as never,
   handler: async (args: ArgumentsCamelCase<GenerateArgs>) => {
     await runGenerateCommand(args);
   },

@@ -5,34 +5,24 @@
  */
 import { existsSync } from 'node:fs';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { defaultConfig, readConfigFile, resolveConfigFrom, testTimeSearchOverrides, type ConfigOverrides, type RstarConfig } from '../../config.js';
+import { testTimeSearchOverrides, type RstarConfig } from '../../config/index.js';
 import { invalidArgument } from '../../errors.js';
-import { PythonPool } from '../../exec/index.js';
-import { extractBoxed, isEquivalent } from '../../grade/index.js';
-import { createEnginePolicy } from '../../mcts/engine-policy.js';
 import { solveQuestion, type SolveResult } from '../../mcts/solve.js';
+import { openSearchDeps } from '../../policy/deps.js';
+import type { LoadedModelReport } from '../../policy/engine.js';
+import { configFromArgs, engineOptions, searchOptions, type ConfigArgs } from '../config-flags.js';
 import { formatDuration, printJsonLine } from '../output.js';
 
-export interface SolveArgs {
+export interface SolveArgs extends ConfigArgs {
   question: string;
   policy: string;
   ppm?: string;
-  rollouts?: number;
-  candidates?: number;
-  maxDepth?: number;
-  config?: string;
   json: boolean;
 }
 
 /** The configuration of a solve: the test-time search settings, then --config FILE, then flags. */
-export async function solveConfig(args: Pick<SolveArgs, 'config' | 'rollouts' | 'candidates' | 'maxDepth'>): Promise<RstarConfig> {
-  const base = resolveConfigFrom(defaultConfig, { search: testTimeSearchOverrides });
-  const file = args.config ? await readConfigFile(args.config) : undefined;
-  const search: Record<string, number> = {};
-  if (args.rollouts !== undefined) search.rollouts = args.rollouts;
-  if (args.candidates !== undefined) search.candidates = args.candidates;
-  if (args.maxDepth !== undefined) search.maxDepth = args.maxDepth;
-  return resolveConfigFrom(base, file, { search } as ConfigOverrides);
+export function solveConfig(args: ConfigArgs): Promise<RstarConfig> {
+  return configFromArgs(args, { search: testTimeSearchOverrides });
 }
 
 export function describeSolve(r: SolveResult): string {
@@ -47,22 +37,25 @@ export function describeSolve(r: SolveResult): string {
   ].join('\n');
 }
 
+/** What `rstar solve` returns: the search's result and the models as loaded. */
+export interface SolveCommandResult extends SolveResult {
+  engine: { policy: LoadedModelReport; ppm: LoadedModelReport | null };
+}
+
 /** The handler of `rstar solve`, callable from scripts and tests. */
-export async function runSolveCommand(args: SolveArgs): Promise<SolveResult> {
+export async function runSolveCommand(args: SolveArgs): Promise<SolveCommandResult> {
   if (typeof args.question !== 'string' || args.question.trim() === '') throw invalidArgument('a non-empty question', 'the question', args.question);
   if (!existsSync(args.policy)) throw invalidArgument('an existing GGUF file', '--policy', args.policy);
   if (args.ppm !== undefined && !existsSync(args.ppm)) throw invalidArgument('an existing GGUF file', '--ppm', args.ppm);
   const config = await solveConfig(args);
-  const engine = await createEnginePolicy({ policyPath: args.policy, ppmPath: args.ppm, config, concurrency: 1 });
-  const pool = new PythonPool({ timeoutMs: config.search.stepTimeoutMs, log: null });
+  const session = await openSearchDeps({ policyPath: args.policy, ppmPath: args.ppm, config, concurrency: 1, log: null });
   try {
-    const result = await solveQuestion(args.question, config, { policy: engine.policy, scorer: engine.scorer, executor: pool, grader: { extractBoxed, isEquivalent } });
+    const result: SolveCommandResult = { ...(await solveQuestion(args.question, config, session.deps)), engine: session.engine.models };
     if (args.json) printJsonLine(result);
     else process.stdout.write(`${describeSolve(result)}\n`);
     return result;
   } finally {
-    await engine.dispose();
-    await pool.dispose();
+    await session.dispose();
   }
 }
 
@@ -70,16 +63,18 @@ export const solveCommand: CommandModule<object, SolveArgs> = {
   command: 'solve <question>',
   describe: 'solve one question with test-time MCTS and print the solution, its answer and search statistics',
   builder: (y) =>
-    y
-      .positional('question', { type: 'string', demandOption: true, describe: 'the problem text' })
-      .option('policy', { type: 'string', demandOption: true, describe: 'policy model (GGUF)' })
-      .option('ppm', { type: 'string', describe: 'process preference model (GGUF with a value head): scores steps and answers' })
-      .option('rollouts', { type: 'number', describe: 'rollouts (default 12)' })
-      .option('candidates', { type: 'number', describe: 'candidate steps per expansion (default 32)' })
-      .option('max-depth', { type: 'number', describe: 'most steps per trajectory (default 16)' })
+    engineOptions(
+      searchOptions(
+        y
+          .positional('question', { type: 'string', demandOption: true, describe: 'the problem text' })
+          .option('policy', { type: 'string', demandOption: true, describe: 'policy model (GGUF)' })
+          .option('ppm', { type: 'string', describe: 'process preference model (GGUF with a value head): scores steps and answers' }),
+        { rollouts: 12, candidates: 32 },
+      ),
+    )
       .option('config', { type: 'string', describe: 'JSON file overriding any configuration key (flags win)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as one JSON object' })
-      .example('$0 solve "What is the sum of the first 100 positive integers?" --policy slm.gguf --ppm ppm.gguf', ''),
+      .example('$0 solve "What is the sum of the first 100 positive integers?" --policy slm.gguf --ppm ppm.gguf', '') as never,
   handler: async (args: ArgumentsCamelCase<SolveArgs>) => {
     await runSolveCommand(args);
   },

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { readConfigFile, resolveConfig, type ConfigOverrides, type RstarConfig } from '../../../config.js';
+import { readConfigFile, resolveConfig, type ConfigOverrides, type RstarConfig } from '../../../config/index.js';
 import { invalidArgument } from '../../../errors.js';
 import type { TrainHyperparameters } from '../../../train/config.js';
 import { loadPairRows, loadSftRows, splitHeldOut, type PairRow, type SftRow } from '../../../train/data.js';
