@@ -53,12 +53,25 @@ test('gradeJsonl --boxed grades the last box of generated text', async (t) => {
   t.deepEqual(gradePair('18', 'x \\boxed{18}', true), { gold: '18', pred: 'x \\boxed{18}', equal: true, extracted: '18' });
 });
 
+test('a line without an answer (pred null, missing or not text) is graded unequal and the rest go on', async (t) => {
+  const file = join(tmp, 'no-answer.jsonl');
+  writeFileSync(file, [pairs[0], { gold: '1', pred: null }, { gold: '1' }, { gold: '1', pred: ['1'] }, pairs[0]].map((p) => JSON.stringify(p)).join('\n') + '\n');
+  let out = '';
+  const result = await gradeJsonl({ input: file, write: (c) => void (out += c) });
+  t.deepEqual(result, { pairs: 5, equal: 2 });
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { pred: unknown; equal: boolean });
+  t.deepEqual(lines.map((l) => [l.pred, l.equal]), [[pairs[0].pred, true], [null, false], [null, false], [null, false], [pairs[0].pred, true]]);
+  let boxedOut = '';
+  await gradeJsonl({ input: file, boxed: true, write: (c) => void (boxedOut += c) });
+  t.deepEqual(JSON.parse(boxedOut.split('\n')[1]), { gold: '1', pred: null, equal: false, extracted: null });
+});
+
 test('gradeJsonl names file:line for bad lines, after printing the good ones', async (t) => {
   const file = join(tmp, 'bad.jsonl');
-  writeFileSync(file, `${JSON.stringify(pairs[0])}\n{"gold": "1"}\n`);
+  writeFileSync(file, `${JSON.stringify(pairs[0])}\n{"pred": "1"}\n`);
   let out = '';
   const error = await t.throwsAsync(gradeJsonl({ input: file, write: (c) => void (out += c) }), { instanceOf: DataError });
-  t.regex(error?.message ?? '', /bad\.jsonl:2: expected "pred" to be a string or number but found nothing/);
+  t.regex(error?.message ?? '', /bad\.jsonl:2: expected "gold" to be a string or number but found nothing/);
   t.is(out, `${JSON.stringify({ ...pairs[0], equal: true })}\n`);
   writeFileSync(file, 'not json\n');
   await t.throwsAsync(gradeJsonl({ input: file, write: () => undefined }), { message: /bad\.jsonl:1 is not valid JSON/ });

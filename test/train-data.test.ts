@@ -6,7 +6,7 @@ import { resolveConfig } from '../lib/config/index.js';
 import { DataError, InvalidArgumentError } from '../lib/errors.js';
 import { loadPairRows, loadSftRows, pairWeights, splitHeldOut } from '../lib/train/data.js';
 import { renderCommand, shellQuote } from '../lib/train/external.js';
-import { additionPairRows, additionSftRows } from '../lib/train/synthetic.js';
+import { additionPairRows, additionPrompt, additionSftRows } from '../lib/train/synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rstar-train-data-'));
 const write = (name: string, rows: unknown[]): string => {
@@ -86,4 +86,26 @@ test('external command templates quote every value and reject unknown placeholde
   t.is(shellQuote("it's"), `'it'\\''s'`);
   t.is(renderCommand('train --in {model} --out {out}', { model: 'a b.gguf', out: "o'k" }), `train --in 'a b.gguf' --out 'o'\\''k'`);
   t.throws(() => renderCommand('x {modle}', { model: 'm' }), { instanceOf: InvalidArgumentError, message: /\{modle\}/ });
+});
+
+test('the held-out split is by problem: every step-pair prefix of a problem lands on the same side', async (t) => {
+  // Step pairs as `rstar generate` writes them: the prompt is the problem plus a solution prefix, so
+  // one problem has many distinct prompts. Half the rows carry their problem id, half do not.
+  const rows: Array<Record<string, unknown>> = [];
+  for (let p = 0; p < 40; p++) {
+    const question = additionPrompt(p % 10, Math.floor(p / 10));
+    for (let depth = 0; depth < 3; depth++) {
+      const prefix = '<code>\n# step\n'.repeat(depth);
+      rows.push({ prompt: question + prefix, chosen: `good ${depth}`, rejected: `bad ${depth}`, ...(p % 2 === 0 ? { id: `problem-${p}` } : {}) });
+    }
+  }
+  const loaded = await loadPairRows(write('prefix-pairs.jsonl', rows));
+  const questionOf = (prompt: string): string => prompt.slice(0, prompt.indexOf('<|assistant|>'));
+  for (const seed of [1, 2, 3]) {
+    const split = splitHeldOut(loaded, 0.25, seed);
+    t.true(split.eval.length > 0);
+    const trainProblems = new Set(split.train.map((r) => questionOf(r.prompt)));
+    t.false(split.eval.some((r) => trainProblems.has(questionOf(r.prompt))), `seed ${seed}: a problem on both sides`);
+    t.is(split.eval.length % 3, 0, 'whole problems (3 prefixes each) are held out');
+  }
 });

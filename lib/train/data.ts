@@ -14,6 +14,8 @@ import { readJsonl } from '../data/jsonl.js';
 export interface SftRow {
   prompt: string;
   completion: string;
+  /** The problem the row comes from (see `problemKey`); rows of one problem stay on one side of a split. */
+  problem?: string;
 }
 
 export interface PairRow {
@@ -22,6 +24,26 @@ export interface PairRow {
   rejected: string;
   /** Loss weight of the pair within its prefix group (see pairWeights). */
   weight: number;
+  /** The problem the pair comes from (see `problemKey`). */
+  problem?: string;
+}
+
+/** The role marker that ends the question part of every prompt template (lib/steps/prompts.ts). */
+const ASSISTANT_MARKER = '<|assistant|>';
+
+/**
+ * The problem a training row belongs to: its `id` (what `rstar generate` writes; `problem_id` or
+ * `question_id` from other tools), else the prompt up to the assistant marker, which is the problem
+ * statement itself: step-pair prompts continue it with a solution prefix, so every prefix of one
+ * problem maps to the same key.
+ */
+export function problemKey(row: Record<string, unknown>, prompt: string): string {
+  for (const k of ['id', 'problem_id', 'question_id']) {
+    const v = row[k];
+    if ((typeof v === 'string' && v !== '') || typeof v === 'number') return `id:${v}`;
+  }
+  const end = prompt.indexOf(ASSISTANT_MARKER);
+  return `prompt:${end < 0 ? prompt : prompt.slice(0, end)}`;
 }
 
 function field(row: Record<string, unknown>, key: string, where: string, allowEmpty: boolean): string {
@@ -55,10 +77,10 @@ async function readRows(path: string, flag: string): Promise<Array<{ row: Record
 
 /** Reads SFT rows ({prompt, completion}); a malformed row throws DataError naming file and record. */
 export async function loadSftRows(path: string, flag = '--data'): Promise<SftRow[]> {
-  return (await readRows(path, flag)).map(({ row, where }) => ({
-    prompt: field(row, 'prompt', where, true),
-    completion: field(row, 'completion', where, false),
-  }));
+  return (await readRows(path, flag)).map(({ row, where }) => {
+    const prompt = field(row, 'prompt', where, true);
+    return { prompt, completion: field(row, 'completion', where, false), problem: problemKey(row, prompt) };
+  });
 }
 
 /**
@@ -76,13 +98,14 @@ export async function loadPairRows(path: string, flag = '--data'): Promise<PairR
     }
     return {
       ...pair,
+      problem: problemKey(row, pair.prompt),
       weight: weight as number | undefined,
       posCount: optionalCount(row, 'posCount', 'pos_count'),
       negCount: optionalCount(row, 'negCount', 'neg_count'),
     };
   });
   const counted = pairWeights(pairs);
-  return pairs.map((p, i) => ({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, weight: p.weight ?? counted[i] }));
+  return pairs.map((p, i) => ({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, weight: p.weight ?? counted[i], problem: p.problem }));
 }
 
 /**
@@ -121,19 +144,22 @@ export function rng(seed: number): () => number {
 }
 
 /**
- * Splits rows into train and held-out sets by prompt (rows sharing a prompt stay together, so the
- * held-out set never contains a prefix the trainer saw). At least one prompt group is held out
- * when `fraction` > 0 and there are two groups or more.
+ * Splits rows into train and held-out sets by problem: all rows of one problem (every prefix of its
+ * step pairs, its final pairs, its SFT trajectories) stay on one side, so the held-out set measures
+ * problems the trainer never saw. A row's problem is its `problem` key (set by the loaders, see
+ * `problemKey`), else derived from its prompt. At least one problem is held out when `fraction` > 0
+ * and there are two problems or more.
  */
-export function splitHeldOut<T extends { prompt: string }>(rows: readonly T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
-  const prompts = [...new Set(rows.map((r) => r.prompt))];
-  if (fraction <= 0 || prompts.length < 2) return { train: [...rows], eval: [] };
+export function splitHeldOut<T extends { prompt: string; problem?: string }>(rows: readonly T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
+  const keyOf = (r: T): string => r.problem ?? problemKey({}, r.prompt);
+  const problems = [...new Set(rows.map(keyOf))];
+  if (fraction <= 0 || problems.length < 2) return { train: [...rows], eval: [] };
   const next = rng(seed);
-  for (let i = prompts.length - 1; i > 0; i--) {
+  for (let i = problems.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
-    [prompts[i], prompts[j]] = [prompts[j], prompts[i]];
+    [problems[i], problems[j]] = [problems[j], problems[i]];
   }
-  const nEval = Math.min(prompts.length - 1, Math.max(1, Math.round(prompts.length * fraction)));
-  const held = new Set(prompts.slice(0, nEval));
-  return { train: rows.filter((r) => !held.has(r.prompt)), eval: rows.filter((r) => held.has(r.prompt)) };
+  const nEval = Math.min(problems.length - 1, Math.max(1, Math.round(problems.length * fraction)));
+  const held = new Set(problems.slice(0, nEval));
+  return { train: rows.filter((r) => !held.has(keyOf(r))), eval: rows.filter((r) => held.has(keyOf(r))) };
 }

@@ -25,7 +25,8 @@ interface GradeArgs {
 /** One graded pair, as printed. */
 export interface GradeLine {
   gold: string | number;
-  pred: string | number;
+  /** As given; null when the line had no string or number answer (null, missing, other), graded unequal. */
+  pred: string | number | null;
   equal: boolean;
   /** With --boxed: the content of the last `\boxed{}` of `pred`, or null when it has none. */
   extracted?: string | null;
@@ -75,13 +76,16 @@ export async function gradeJsonl(options: GradeJsonlOptions): Promise<{ pairs: n
       }
       const { gold, pred } = record as { gold?: unknown; pred?: unknown };
       if (typeof gold !== 'string' && typeof gold !== 'number') throw new DataError(`${where}: expected "gold" to be a string or number but found ${JSON.stringify(gold) ?? 'nothing'}`);
-      if (typeof pred !== 'string' && typeof pred !== 'number') throw new DataError(`${where}: expected "pred" to be a string or number but found ${JSON.stringify(pred) ?? 'nothing'}`);
       if (gold !== lastGold || lastKey === undefined) {
         lastGold = gold;
         lastKey = new AnswerKey(gold);
       }
       let out: GradeLine;
-      if (options.boxed) {
+      if (typeof pred !== 'string' && typeof pred !== 'number') {
+        // A model that produced no answer (null, a missing field, something else): graded unequal,
+        // never a reason to stop grading the rest of the file.
+        out = { gold, pred: null, equal: false, ...(options.boxed ? { extracted: null } : {}) };
+      } else if (options.boxed) {
         const extracted = extractBoxed(String(pred));
         out = { gold, pred, equal: extracted !== null && lastKey.matches(extracted), extracted };
       } else {

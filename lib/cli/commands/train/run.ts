@@ -1,16 +1,12 @@
 /**
  * What `rstar train sft` and `rstar train ppm` share: the flags, the configuration layers (defaults,
- * --config FILE, flags), loading and splitting the data, the choice between the built-in trainer and
- * the external hook, progress on stderr, Ctrl-C handling, and the `--json` line.
+ * --config FILE, flags), progress on stderr, Ctrl-C handling, and the `--json` line. The work itself
+ * is the train stage (lib/train/stage.ts).
  */
-import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { readConfigFile, resolveConfig, type ConfigOverrides, type RstarConfig } from '../../../config/index.js';
-import { invalidArgument } from '../../../errors.js';
-import type { TrainHyperparameters } from '../../../train/config.js';
-import { loadPairRows, loadSftRows, splitHeldOut, type PairRow, type SftRow } from '../../../train/data.js';
-import { runExternalTrainer } from '../../../train/external.js';
-import { trainModel, type TrainProgress, type TrainReport } from '../../../train/trainer.js';
+import { runTrainStage, type TrainStageResult } from '../../../train/stage.js';
+import type { TrainProgress, TrainReport } from '../../../train/trainer.js';
 import { formatDuration, printJsonLine, Progress } from '../../output.js';
 
 export interface TrainArgs {
@@ -60,7 +56,7 @@ export function trainOptions<T>(y: Argv<T>, mode: 'sft' | 'ppm'): Argv<T> {
       demandOption: true,
       describe: mode === 'sft' ? 'training JSONL of {prompt, completion} (rstar generate: sft.jsonl)' : 'training JSONL of {prompt, chosen, rejected} (rstar generate: pairs.jsonl)',
     })
-    .option('eval', { type: 'string', describe: `held-out JSONL (default: --eval-fraction of --data, split by prompt)` })
+    .option('eval', { type: 'string', describe: `held-out JSONL (default: --eval-fraction of --data, split by problem)` })
     .option('out', { type: 'string', demandOption: true, describe: 'output GGUF' })
     .option('epochs', { type: 'number', describe: `passes over the data (default ${mode === 'sft' ? 2 : 1})` })
     .option('lr', { type: 'number', describe: 'peak learning rate (default 7e-6; ~1e-3 for tiny models from scratch)' })
@@ -193,24 +189,29 @@ function summaryOf(mode: 'sft' | 'ppm', r: TrainReport): string {
   return lines.join('\n');
 }
 
+/** The `--json` object of an external trainer's run. */
+function externalJsonOf(r: TrainStageResult): Record<string, unknown> {
+  const m = r.external!.metrics;
+  return {
+    mode: r.mode,
+    trainer: 'external',
+    model: r.model,
+    out: r.out,
+    cancelled: false,
+    eval_loss_before: m.eval_loss_before ?? null,
+    eval_loss_after: m.eval_loss_after ?? null,
+    ...(r.mode === 'ppm' ? { eval_pair_accuracy_before: m.eval_pair_accuracy_before ?? null, eval_pair_accuracy: m.eval_pair_accuracy ?? null } : {}),
+    train_tokens_per_s: m.train_tokens_per_s ?? null,
+    train_rows: r.rows.train,
+    eval_rows: r.rows.eval,
+    seconds: r.external!.seconds,
+    workdir: r.external!.workdir,
+  };
+}
+
 /** The handler of `rstar train sft|ppm`, callable from scripts and tests. */
 export async function runTrainCommand(mode: 'sft' | 'ppm', args: TrainArgs): Promise<TrainCommandResult> {
-  if (!existsSync(args.model)) throw invalidArgument('an existing GGUF file', '--model', args.model);
   const config = await trainConfig(mode, args);
-  const hyper: TrainHyperparameters = config.train[mode];
-  const load = (path: string, flag: string): Promise<SftRow[] | PairRow[]> => (mode === 'sft' ? loadSftRows(path, flag) : loadPairRows(path, flag));
-  const rows = await load(args.data, '--data');
-  let train: SftRow[] | PairRow[];
-  let evalRows: SftRow[] | PairRow[];
-  if (args.eval !== undefined) {
-    train = rows;
-    evalRows = await load(args.eval, '--eval');
-  } else {
-    const split = splitHeldOut<SftRow | PairRow>(rows, hyper.evalFraction, hyper.seed);
-    train = split.train as SftRow[] | PairRow[];
-    evalRows = split.eval as SftRow[] | PairRow[];
-  }
-
   const progress = new Progress(`train ${mode}`, args.quiet);
   const controller = new AbortController();
   const onSigint = (): void => {
@@ -220,49 +221,32 @@ export async function runTrainCommand(mode: 'sft' | 'ppm', args: TrainArgs): Pro
   };
   process.on('SIGINT', onSigint);
   try {
-    const external = config.train.external[mode];
-    if (external) {
-      progress.update(`external trainer: ${external}`, true);
-      const ext = await runExternalTrainer({ mode, command: external, model: args.model, out: args.out, train, eval: evalRows, hyper, signal: controller.signal });
-      const json = {
-        mode,
-        trainer: 'external',
-        model: args.model,
-        out: args.out,
-        cancelled: false,
-        eval_loss_before: ext.metrics.eval_loss_before ?? null,
-        eval_loss_after: ext.metrics.eval_loss_after ?? null,
-        ...(mode === 'ppm' ? { eval_pair_accuracy_before: ext.metrics.eval_pair_accuracy_before ?? null, eval_pair_accuracy: ext.metrics.eval_pair_accuracy ?? null } : {}),
-        train_tokens_per_s: ext.metrics.train_tokens_per_s ?? null,
-        train_rows: train.length,
-        eval_rows: evalRows.length,
-        seconds: ext.seconds,
-        workdir: ext.workdir,
-      };
-      progress.done(`external trainer finished in ${formatDuration(ext.seconds)}`);
-      if (args.json) printJsonLine(json);
-      else process.stdout.write(`done: the external trainer wrote ${args.out} in ${formatDuration(ext.seconds)} (data in ${ext.workdir})\n`);
-      return { trainer: 'external', report: null, json };
-    }
-
-    const common = {
+    const result = await runTrainStage({
+      mode,
       model: args.model,
       out: args.out,
-      threads: config.train.threads,
-      device: config.train.device,
+      data: args.data,
+      eval: args.eval,
+      config,
       checkpointDir: args.checkpointDir,
       resume: args.resume,
       maxSteps: args.maxSteps,
       signal: controller.signal,
-      onProgress: (p: TrainProgress) => progress.update(describeProgress(p), p.phase !== 'train'),
-      metadata: { 'rstar.train.config': JSON.stringify({ mode, data: args.data, eval: args.eval ?? null, hyper }) },
-    };
-    const report =
-      mode === 'sft'
-        ? await trainModel({ ...common, mode, train: train as SftRow[], eval: evalRows as SftRow[], hyper: config.train.sft })
-        : await trainModel({ ...common, mode, train: train as PairRow[], eval: evalRows as PairRow[], hyper: config.train.ppm });
+      onProgress: (p) => {
+        if (p.trainer === 'external') progress.update(`external trainer: ${p.command}`, true);
+        else progress.update(describeProgress(p.progress), p.progress.phase !== 'train');
+      },
+    });
+    if (result.trainer === 'external') {
+      const json = externalJsonOf(result);
+      progress.done(`external trainer finished in ${formatDuration(result.external!.seconds)}`);
+      if (args.json) printJsonLine(json);
+      else process.stdout.write(`done: the external trainer wrote ${args.out} in ${formatDuration(result.external!.seconds)} (data in ${result.external!.workdir})\n`);
+      return { trainer: 'external', report: null, json };
+    }
+    const report = result.report!;
     progress.done(report.cancelled ? 'interrupted' : 'done');
-    const json = jsonOf(mode, report, hyper.epochs);
+    const json = jsonOf(mode, report, result.hyper.epochs);
     if (args.json) printJsonLine(json);
     else process.stdout.write(`${summaryOf(mode, report)}\n`);
     if (report.cancelled) process.exitCode = 130;
