@@ -26,7 +26,8 @@ struct ModelSpec {
     std::string out, arch = "qwen2", vocab = "qwen2", vocab_path, type = "f32", name = "rstar-random";
     int n_embd = 64, n_layer = 2, n_head = 4, n_head_kv = 2, n_ff = 128, n_ctx = 4096;
     float rope_base = 1e6f, eps = 1e-6f, init_std = 0.02f;
-    bool tied = true, biases = true, value_head = false;
+    bool tied = true, biases = true, value_head = false, add_bos = false;
+    std::string value_transform = "tanh_div5";
     uint64_t seed = 42;
 };
 
@@ -179,12 +180,14 @@ class MakeModelWorker : public PromiseWorker {
             for (float & x : w) x = a * (2.0f * (float) ((splitmix64(state) >> 40) * (1.0 / 16777216.0)) - 1.0f);
             gguf_set_arr_data(g.get(), "rstar.value_head.weight", GGUF_TYPE_FLOAT32, w.data(), w.size());
             gguf_set_val_f32(g.get(), "rstar.value_head.bias", 0.0f);
-            gguf_set_val_str(g.get(), "rstar.value_head.transform", "tanh_div5");
+            gguf_set_val_str(g.get(), "rstar.value_head.transform", s_.value_transform.c_str());
         }
 
         const int n_vocab = s_.vocab == "bytes" ? (set_tokenizer_bytes(g.get()), 256 + 1 + 3 + kNumMarkers)
                                                 : set_tokenizer_qwen2(g.get(), s_.vocab_path);
         if (s_.vocab == "bytes") gguf_set_val_u32(g.get(), (a + ".vocab_size").c_str(), (uint32_t) n_vocab);
+        // Models whose tokenizer starts every sequence with BOS (llama-family conventions).
+        if (s_.add_bos) gguf_set_val_bool(g.get(), "tokenizer.ggml.add_bos_token", true);
 
         struct Spec {
             std::string name;
@@ -301,6 +304,11 @@ static Napi::Value make_model(const Napi::CallbackInfo & info) {
     s.tied = get_bool(o, "tied", s.tied);
     s.biases = get_bool(o, "biases", s.biases);
     s.value_head = get_bool(o, "valueHead", false);
+    s.value_transform = get_string(o, "valueTransform", "tanh_div5");
+    s.add_bos = get_bool(o, "addBos", false);
+    if (s.value_transform != "tanh_div5" && s.value_transform != "tanh" && s.value_transform != "raw") {
+        throw_js(env, "INVALID_ARGUMENT", "Expected valueTransform tanh_div5, tanh or raw");
+    }
     s.seed = (uint64_t) get_number(o, "seed", 42);
     if (s.out.empty()) throw_js(env, "INVALID_ARGUMENT", "Expected an output path for out");
     if (s.arch != "qwen2" && s.arch != "llama") throw_js(env, "INVALID_ARGUMENT", "Expected arch qwen2 or llama");

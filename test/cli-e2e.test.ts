@@ -12,6 +12,8 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { benchmarkPath } from '../lib/data/problems.js';
+import { loadBinding } from '../lib/native/binding.js';
 import { packageRoot } from '../lib/paths.js';
 import { testDir, testModel } from './helpers/models.js';
 
@@ -28,15 +30,19 @@ test('rstar generate writes well-formed trees, SFT rows, pairs and a summary, an
   const cfg = join(out, 'search.json');
   await writeFile(cfg, JSON.stringify({ search: { maxStepTokens: 48 } }));
   const problems = 'gsm8k'; // a shipped benchmark, by name
-  const args = ['generate', '--policy', model, '--problems', problems, '--out', out, '--rollouts', '2', '--candidates', '4', '--concurrency', '2', '--config', cfg, '--json'];
+  const args = ['generate', '--policy', model, '--problems', problems, '--out', out, '--rollouts', '2', '--candidates', '4', '--concurrency', '2', '--config', cfg, '--json',
+    '--gpu-layers', '2', '--threads', '1', '--ctx-size', '3072'];
   const first = await rstar([...args, '--limit', '2']);
   const summary1 = JSON.parse(first.stdout.trim().split('\n').pop()!);
   t.is(summary1.problems.done, 2);
+  // The engine flags reached the model and its context (a CPU build offloads nothing).
+  const offloaded = loadBinding().systemInfo().gpuOffload ? 2 : 0;
+  t.like(summary1.engine.policy, { gpuLayers: 2, offloadedLayers: offloaded, threads: 1, contextSize: 3072 });
   const second = await rstar([...args, '--limit', '3']);
   const summary2 = JSON.parse(second.stdout.trim().split('\n').pop()!);
   t.is(summary2.problems.done, 3);
   t.is(summary2.problems.thisRun, 1, 'the resumed run searched only the new problem');
-  const gsm = (await readFile(problems, 'utf8')).split('\n').slice(0, 3).map((l) => JSON.parse(l) as { question: string });
+  const gsm = (await readFile(benchmarkPath('gsm8k'), 'utf8')).split('\n').slice(0, 3).map((l) => JSON.parse(l) as { question: string });
   const trees = (await readFile(join(out, 'trees.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   t.deepEqual(trees.map((tr) => tr.question), gsm.map((g) => g.question));
   for (const tree of trees) {
@@ -52,8 +58,9 @@ test('rstar generate writes well-formed trees, SFT rows, pairs and a summary, an
 
 test('rstar solve runs a test-time search and reports its statistics', async (t) => {
   const model = await testModel('tiny-qwen2-f32');
-  const { stdout } = await rstar(['solve', 'What is 2 + 3?', '--policy', model, '--rollouts', '2', '--candidates', '3', '--json']);
+  const { stdout } = await rstar(['solve', 'What is 2 + 3?', '--policy', model, '--rollouts', '2', '--candidates', '3', '--json', '--gpu-layers', '-1', '--threads', '1']);
   const result = JSON.parse(stdout.trim().split('\n').pop()!);
+  t.like(result.engine.policy, { gpuLayers: -1, offloadedLayers: loadBinding().systemInfo().gpuOffload ? 3 : 0, threads: 1 });
   t.true(result.stats.expansions >= 1);
   t.true(result.stats.generatedTokens > 0);
 });

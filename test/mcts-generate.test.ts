@@ -15,6 +15,7 @@ import { PythonPool } from '../lib/exec/index.js';
 import { openJournal, scanJournal } from '../lib/generate/journal.js';
 import { runGenerate } from '../lib/generate/run.js';
 import type { SearchDeps } from '../lib/mcts/types.js';
+import { RstarError } from '../lib/errors.js';
 import { extractBoxed, isEquivalent } from '../lib/grade/index.js';
 import { ScriptedPolicy } from '../lib/mcts/scripted-policy.js';
 import type { TreeRecord } from '../lib/mcts/tree-record.js';
@@ -194,4 +195,58 @@ test('journal scan: ids of complete lines across 1 MiB read chunks; a torn last 
   t.is(await readFile(path, 'utf8'), complete);
   await writeFile(path, 'not json\n');
   await t.throwsAsync(scanJournal(path), { code: 'DATA' });
+});
+
+test('resume compares the model files by content: another policy file is refused, the same bytes elsewhere are not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'rstar-inputs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const problems = await problemFile(dir, 2);
+  const out = join(dir, 'out');
+  // Stand-ins for GGUF files: only their bytes matter to the check (the search here is scripted).
+  const policyA = join(dir, 'a.gguf');
+  const policyB = join(dir, 'b.gguf');
+  const copyOfA = join(dir, 'a-copy.gguf');
+  await writeFile(policyA, 'weights of policy A');
+  await writeFile(policyB, 'weights of policy B');
+  await writeFile(copyOfA, 'weights of policy A');
+  await runGenerate({ problems, outDir: out, config, concurrency: 1, limit: 1, models: { policy: policyA } }, deps());
+  const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+  t.is(saved.inputs.policy.bytes, 'weights of policy A'.length);
+  t.regex(saved.inputs.policy.sha256, /^[0-9a-f]{64}$/);
+
+  await t.throwsAsync(runGenerate({ problems, outDir: out, config, concurrency: 1, models: { policy: policyB } }, deps()), {
+    code: 'INVALID_ARGUMENT',
+    message: /--policy \(sha256 [0-9a-f]{12}… of .*a\.gguf then, [0-9a-f]{12}… of .*b\.gguf now\)/,
+  });
+  await t.throwsAsync(runGenerate({ problems, outDir: out, config, concurrency: 1, models: { policy: policyA, ppm: policyB } }, deps()), {
+    message: /--ppm \(none then, .*b\.gguf now\)/,
+  });
+  const resumed = await runGenerate({ problems, outDir: out, config, concurrency: 1, models: { policy: copyOfA } }, deps());
+  t.deepEqual(resumed.problems, { total: 2, done: 2, thisRun: 1, doneBefore: 1, failed: 0 });
+});
+
+test('a problem whose search fails is recorded and skipped; the run goes on, and a resumed run retries it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'rstar-fail-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const problems = await problemFile(dir, 4);
+  const out = join(dir, 'out');
+  const healthy = additionPolicy();
+  let broken = true;
+  const flaky: SearchDeps['policy'] = {
+    tokenize: (text) => healthy.tokenize(text),
+    generateSteps: async (request) => {
+      if (broken && request.problem.question === 'What is 11 + 4?') throw new RstarError('KV_CACHE_FULL', 'no free KV cells for a batch of 126 tokens');
+      return healthy.generateSteps(request);
+    },
+  };
+  const first = await runGenerate({ problems, outDir: out, config, concurrency: 2 }, { ...deps(), policy: flaky });
+  t.deepEqual(first.problems, { total: 4, done: 3, thisRun: 3, doneBefore: 0, failed: 1 });
+  t.false(first.complete);
+  const failures = await lines<{ id: string; code: string; error: string }>(join(out, 'failures.jsonl'));
+  t.deepEqual(failures.map((f) => [f.id, f.code]), [['problems-2', 'KV_CACHE_FULL']]);
+  broken = false;
+  const second = await runGenerate({ problems, outDir: out, config, concurrency: 2 }, { ...deps(), policy: flaky });
+  t.deepEqual(second.problems, { total: 4, done: 4, thisRun: 1, doneBefore: 3, failed: 0 });
+  t.true(second.complete);
+  t.is((await lines<TreeRecord>(join(out, 'trees.jsonl'))).length, 4);
 });

@@ -49,6 +49,10 @@ export interface MakeModelOptions {
   valueHead?: boolean;
   /** Standard deviation of the random weights (default 0.02); tiny models learn faster from ~0.08. */
   initStd?: number;
+  /** With valueHead: the inference transform the PPM file records (default tanh_div5). */
+  valueTransform?: 'tanh_div5' | 'tanh' | 'raw';
+  /** The tokenizer starts every sequence with BOS (`tokenizer.ggml.add_bos_token`), as llama-family models do. */
+  addBos?: boolean;
 }
 
 export interface MadeModel {
@@ -110,6 +114,8 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
     tied: shape.tied,
     biases: arch === 'qwen2',
     valueHead: options.valueHead ?? false,
+    valueTransform: options.valueTransform,
+    addBos: options.addBos ?? false,
     initStd: options.initStd,
     seed,
   };

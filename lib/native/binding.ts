@@ -119,6 +119,10 @@ export interface MakeModelSpec {
   /** Add a random PPM value head (rstar.value_head.*) to the metadata. */
   valueHead?: boolean;
   seed: number;
+  /** Written as `rstar.value_head.transform` with valueHead (default tanh_div5). */
+  valueTransform?: 'tanh_div5' | 'tanh' | 'raw';
+  /** Set `tokenizer.ggml.add_bos_token`: the tokenizer starts every sequence with BOS. */
+  addBos?: boolean;
 }
 
 export interface GgufInspection {
