@@ -16,6 +16,8 @@ export type RstarErrorCode =
   | 'DATA'
   | 'EXEC'
   | 'TRAIN'
+  /** A stage ended with work it could not do (problems whose search failed); rerunning retries it. */
+  | 'INCOMPLETE'
   | 'ABORTED';
 
 export class RstarError extends Error {

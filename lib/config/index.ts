@@ -18,10 +18,12 @@ import { DataError, invalidArgument } from '../errors.js';
 import { defaultPromptTemplates, type PromptTemplates } from '../steps/prompts.js';
 import { defaultTrainConfig, validateTrainConfig, type TrainConfig } from '../train/config.js';
 import { defaultEngineConfig, validateEngineConfig, type EngineConfig } from './engine.js';
+import { defaultEvolveConfig, validateEvolveConfig, type EvolveConfig } from './evolve.js';
 import { defaultExtractConfig, validateExtractConfig, type ExtractConfig } from './extract.js';
 import { defaultSearchConfig, validateSearchConfig, type SearchConfig } from './search.js';
 
 export * from './engine.js';
+export * from './evolve.js';
 export * from './extract.js';
 export * from './search.js';
 
@@ -32,6 +34,7 @@ export interface RstarConfig {
   extract: ExtractConfig;
   prompts: PromptTemplates;
   train: TrainConfig;
+  evolve: EvolveConfig;
 }
 
 export const defaultConfig: RstarConfig = {
@@ -40,9 +43,16 @@ export const defaultConfig: RstarConfig = {
   extract: defaultExtractConfig,
   prompts: defaultPromptTemplates,
   train: defaultTrainConfig,
+  evolve: defaultEvolveConfig,
 };
 
-export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type DeepPartial<T> = T extends ReadonlyArray<infer E>
+  ? E extends object
+    ? Array<DeepPartial<E>> // arrays of settings objects merge element by element (see mergeLayer)
+    : T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
 export type ConfigOverrides = DeepPartial<RstarConfig>;
 
 /** Section validators, run after merging. Areas register theirs here with their section. */
@@ -51,6 +61,7 @@ const validators: { [K in keyof RstarConfig]?: (section: RstarConfig[K]) => void
   search: validateSearchConfig,
   extract: validateExtractConfig,
   train: validateTrainConfig,
+  evolve: validateEvolveConfig,
 };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -76,6 +87,18 @@ function mergeLayer(base: Record<string, unknown>, layer: Record<string, unknown
       mergeLayer(current, value, name);
     } else if (Array.isArray(current)) {
       if (!Array.isArray(value)) throw invalidArgument('an array', `config ${name}`, value);
+      if (current.length > 0 && isPlainObject(current[0])) {
+        // Arrays of settings objects (evolve.rounds): the layer's array sets how many there are, and
+        // each element is merged over the current element at its index (or the last one), so a file
+        // can change one field of one round.
+        base[key] = value.map((element, i) => {
+          if (!isPlainObject(element)) throw invalidArgument('an object', `config ${name}[${i}]`, element);
+          const merged = structuredClone(current[Math.min(i, current.length - 1)]) as Record<string, unknown>;
+          mergeLayer(merged, element, `${name}[${i}]`);
+          return merged;
+        });
+        continue;
+      }
       const elementType = current.length > 0 ? typeof current[0] : null;
       value.forEach((element, i) => {
         if (elementType !== null && typeof element !== elementType) throw invalidArgument(`a ${elementType}`, `config ${name}[${i}]`, element);

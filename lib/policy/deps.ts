@@ -5,15 +5,21 @@
  * dependencies here, so engine settings, the PPM transform and verification limits mean the same
  * thing everywhere.
  */
-import type { RstarConfig } from '../config/index.js';
+import { contextCells, type RstarConfig } from '../config/index.js';
+import { invalidArgument } from '../errors.js';
 import { PythonPool } from '../exec/index.js';
 import { extractBoxed, isEquivalent } from '../grade/index.js';
-import type { Grader, SearchDeps } from '../mcts/types.js';
-import { createEnginePolicy, type EnginePolicy } from './engine.js';
+import type { Grader, SearchDeps, StepPolicy } from '../mcts/types.js';
+import { createEnginePolicy, EnginePpm, type EnginePolicy } from './engine.js';
 
 export interface OpenSearchDepsOptions {
   /** GGUF of the policy. */
-  policyPath: string;
+  policyPath?: string;
+  /**
+   * A policy that is not a model file (a program, such as the embedded bootstrap policy, or a remote
+   * one): used instead of `policyPath`, with no engine loaded for it.
+   */
+  policy?: StepPolicy;
   /** GGUF of the PPM; absent: terminal-guided search. */
   ppmPath?: string;
   config: RstarConfig;
@@ -26,7 +32,8 @@ export interface OpenSearchDepsOptions {
 /** Open search dependencies; `dispose()` frees the models and stops the Python workers (idempotent). */
 export interface SearchSession {
   deps: SearchDeps;
-  engine: EnginePolicy;
+  /** The engine models, or null when the policy is a program (`policy` option) and no PPM is loaded. */
+  engine: EnginePolicy | null;
   pool: PythonPool;
   dispose(): Promise<void>;
 }
@@ -41,21 +48,35 @@ export const defaultGrader: Grader = { extractBoxed, isEquivalent };
  */
 export async function openSearchDeps(options: OpenSearchDepsOptions): Promise<SearchSession> {
   const { config } = options;
-  const engine = await createEnginePolicy({
-    policyPath: options.policyPath,
-    ppmPath: options.ppmPath,
-    engine: config.engine,
-    ppmTransform: config.search.ppmTransform,
-    concurrency: options.concurrency,
-  });
+  if ((options.policyPath === undefined) === (options.policy === undefined)) {
+    throw invalidArgument('exactly one of policyPath and policy', 'openSearchDeps options', Object.keys(options).join(', '));
+  }
+  let engine: EnginePolicy | null = null;
+  let ppmOnly: EnginePpm | null = null;
+  if (options.policyPath !== undefined) {
+    engine = await createEnginePolicy({
+      policyPath: options.policyPath,
+      ppmPath: options.ppmPath,
+      engine: config.engine,
+      ppmTransform: config.search.ppmTransform,
+      concurrency: options.concurrency,
+    });
+  } else if (options.ppmPath !== undefined) {
+    ppmOnly = await EnginePpm.open(options.ppmPath, config.engine, { contextSize: contextCells(config.engine, options.concurrency), transform: config.search.ppmTransform });
+  }
   const pool = new PythonPool({ timeoutMs: config.search.stepTimeoutMs, log: options.log });
   let disposed: Promise<void> | null = null;
   return {
-    deps: { policy: engine.policy, scorer: engine.scorer, executor: pool, grader: defaultGrader },
+    deps: {
+      policy: engine ? engine.policy : options.policy!,
+      scorer: engine ? engine.scorer : (ppmOnly?.scorer() ?? null),
+      executor: pool,
+      grader: defaultGrader,
+    },
     engine,
     pool,
     dispose() {
-      disposed ??= Promise.all([engine.dispose(), pool.dispose()]).then(() => undefined);
+      disposed ??= Promise.all([engine?.dispose(), ppmOnly?.dispose(), pool.dispose()]).then(() => undefined);
       return disposed;
     },
   };

@@ -52,6 +52,17 @@ export interface TrainStageResult {
   rows: { train: number; eval: number };
 }
 
+/** The GGUF metadata key under which a trained model records how it was trained. */
+export const TRAIN_METADATA_KEY = 'rstar.train.config';
+
+/**
+ * What a trained model records about its training (mode, data files, hyper-parameters), so a caller
+ * can recognise an output it already produced (self-evolution's resume) and a user can read it back.
+ */
+export function trainMetadata(o: Pick<TrainStageOptions, 'mode' | 'data' | 'eval' | 'config'>): string {
+  return JSON.stringify({ mode: o.mode, data: typeof o.data === 'string' ? o.data : null, eval: typeof o.eval === 'string' ? o.eval : null, hyper: o.config.train[o.mode] });
+}
+
 async function loadRows(mode: TrainMode, source: string | SftRow[] | PairRow[], flag: string): Promise<SftRow[] | PairRow[]> {
   if (typeof source !== 'string') return source;
   return mode === 'sft' ? loadSftRows(source, flag) : loadPairRows(source, flag);
@@ -99,9 +110,7 @@ export async function runTrainStage(o: TrainStageOptions): Promise<TrainStageRes
     maxSteps: o.maxSteps,
     signal: o.signal,
     onProgress: (progress: TrainProgress) => o.onProgress?.({ trainer: 'builtin', progress }),
-    metadata: {
-      'rstar.train.config': JSON.stringify({ mode: o.mode, data: typeof o.data === 'string' ? o.data : null, eval: typeof o.eval === 'string' ? o.eval : null, hyper }),
-    },
+    metadata: { [TRAIN_METADATA_KEY]: trainMetadata(o) },
   };
   const report =
     o.mode === 'sft'

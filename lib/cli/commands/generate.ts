@@ -67,7 +67,7 @@ export async function runGenerateCommand(args: GenerateArgs): Promise<GenerateSu
         limit: args.limit,
         signal: controller.signal,
         models: { policy: args.policy, ppm: args.ppm ?? null },
-        runInfo: { engine: session.engine.models },
+        runInfo: { engine: session.engine!.models },
         onProgress: (p) => {
           const eta = p.etaMs === null ? '' : `, ETA ${formatDuration(p.etaMs / 1000)}`;
           const failed = p.failedThisRun > 0 ? `, ${p.failedThisRun} failed` : '';
@@ -77,7 +77,7 @@ export async function runGenerateCommand(args: GenerateArgs): Promise<GenerateSu
       session.deps,
     );
     progress.done(`${summary.problems.done}/${summary.problems.total} problems`);
-    if (args.json) printJsonLine({ ...summary, engine: session.engine.models });
+    if (args.json) printJsonLine({ ...summary, engine: session.engine!.models });
     else process.stdout.write(`${describeSummary(summary)}\n`);
     return summary;
   } finally {

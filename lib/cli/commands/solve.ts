@@ -50,7 +50,7 @@ export async function runSolveCommand(args: SolveArgs): Promise<SolveCommandResu
   const config = await solveConfig(args);
   const session = await openSearchDeps({ policyPath: args.policy, ppmPath: args.ppm, config, concurrency: 1, log: null });
   try {
-    const result: SolveCommandResult = { ...(await solveQuestion(args.question, config, session.deps)), engine: session.engine.models };
+    const result: SolveCommandResult = { ...(await solveQuestion(args.question, config, session.deps)), engine: session.engine!.models };
     if (args.json) printJsonLine(result);
     else process.stdout.write(`${describeSolve(result)}\n`);
     return result;
