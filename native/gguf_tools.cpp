@@ -9,6 +9,7 @@
 #include "gguf.h"
 #include "llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +27,7 @@ struct ModelSpec {
     std::string out, arch = "qwen2", vocab = "qwen2", vocab_path, type = "f32", name = "rstar-random";
     int n_embd = 64, n_layer = 2, n_head = 4, n_head_kv = 2, n_ff = 128, n_ctx = 4096;
     float rope_base = 1e6f, eps = 1e-6f, init_std = 0.02f;
-    bool tied = true, biases = true, value_head = false, add_bos = false;
+    bool tied = true, biases = true, value_head = false, add_bos = false, markers = true;
     std::string value_transform = "tanh_div5";
     uint64_t seed = 42;
 };
@@ -78,7 +79,7 @@ static std::vector<std::string> byte_tokens() {
     return out;
 }
 
-static void set_tokenizer_bytes(gguf_context * g) {
+static int set_tokenizer_bytes(gguf_context * g, bool markers) {
     std::vector<std::string> toks = byte_tokens();
     std::vector<int32_t> types(256, LLAMA_TOKEN_TYPE_NORMAL);
     // One merge is mandatory for the gpt2 tokenizer; merging two spaces is harmless.
@@ -90,9 +91,11 @@ static void set_tokenizer_bytes(gguf_context * g) {
         toks.push_back(s);
         types.push_back(LLAMA_TOKEN_TYPE_CONTROL);
     }
-    for (const char * m : kMarkers) {
-        toks.push_back(m);
-        types.push_back(LLAMA_TOKEN_TYPE_USER_DEFINED);
+    if (markers) {
+        for (const char * m : kMarkers) {
+            toks.push_back(m);
+            types.push_back(LLAMA_TOKEN_TYPE_USER_DEFINED);
+        }
     }
     std::vector<const char *> ptrs;
     for (auto & t : toks) ptrs.push_back(t.c_str());
@@ -107,11 +110,12 @@ static void set_tokenizer_bytes(gguf_context * g) {
     gguf_set_val_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t) eos);
     gguf_set_val_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t) eos);
     gguf_set_val_bool(g, "tokenizer.ggml.add_bos_token", false);
+    return (int) toks.size();
 }
 
 // Copies every tokenizer.* key of the vendored Qwen2 vocabulary, with the markers written over the
 // first unused [PAD] rows so the vocabulary keeps its real size (151,936).
-static int set_tokenizer_qwen2(gguf_context * g, const std::string & vocab_path) {
+static int set_tokenizer_qwen2(gguf_context * g, const std::string & vocab_path, bool markers) {
     gguf_init_params params = {/*no_alloc =*/true, /*ctx =*/nullptr};
     GgufPtr src(gguf_init_from_file(vocab_path.c_str(), params));
     if (!src) throw Failure("IO", "cannot read the Qwen2 vocabulary " + vocab_path + " (run `npm install` to unpack llama.cpp)");
@@ -127,13 +131,13 @@ static int set_tokenizer_qwen2(gguf_context * g, const std::string & vocab_path)
             for (size_t j = 0; j < n; ++j) ptrs[j] = gguf_get_arr_str(src.get(), i, j);
             if (key == "tokenizer.ggml.tokens") {
                 n_vocab = (int) n;
-                for (int m = 0; m < kNumMarkers; ++m) ptrs[kQwenFirstPad + m] = kMarkers[m];
+                if (markers) for (int m = 0; m < kNumMarkers; ++m) ptrs[kQwenFirstPad + m] = kMarkers[m];
             }
             gguf_set_arr_str(g, key.c_str(), ptrs.data(), n);
         } else if (key == "tokenizer.ggml.token_type") {
             const size_t n = gguf_get_arr_n(src.get(), i);
             std::vector<int32_t> types((const int32_t *) gguf_get_arr_data(src.get(), i), (const int32_t *) gguf_get_arr_data(src.get(), i) + n);
-            for (int m = 0; m < kNumMarkers; ++m) types[kQwenFirstPad + m] = LLAMA_TOKEN_TYPE_USER_DEFINED;
+            if (markers) for (int m = 0; m < kNumMarkers; ++m) types[kQwenFirstPad + m] = LLAMA_TOKEN_TYPE_USER_DEFINED;
             gguf_set_arr_data(g, key.c_str(), GGUF_TYPE_INT32, types.data(), n);
         } else if (t == GGUF_TYPE_STRING) {
             gguf_set_val_str(g, key.c_str(), gguf_get_val_str(src.get(), i));
@@ -183,8 +187,7 @@ class MakeModelWorker : public PromiseWorker {
             gguf_set_val_str(g.get(), "rstar.value_head.transform", s_.value_transform.c_str());
         }
 
-        const int n_vocab = s_.vocab == "bytes" ? (set_tokenizer_bytes(g.get()), 256 + 1 + 3 + kNumMarkers)
-                                                : set_tokenizer_qwen2(g.get(), s_.vocab_path);
+        const int n_vocab = s_.vocab == "bytes" ? set_tokenizer_bytes(g.get(), s_.markers) : set_tokenizer_qwen2(g.get(), s_.vocab_path, s_.markers);
         if (s_.vocab == "bytes") gguf_set_val_u32(g.get(), (a + ".vocab_size").c_str(), (uint32_t) n_vocab);
         // Models whose tokenizer starts every sequence with BOS (llama-family conventions).
         if (s_.add_bos) gguf_set_val_bool(g.get(), "tokenizer.ggml.add_bos_token", true);
@@ -306,6 +309,7 @@ static Napi::Value make_model(const Napi::CallbackInfo & info) {
     s.value_head = get_bool(o, "valueHead", false);
     s.value_transform = get_string(o, "valueTransform", "tanh_div5");
     s.add_bos = get_bool(o, "addBos", false);
+    s.markers = get_bool(o, "markers", true);
     if (s.value_transform != "tanh_div5" && s.value_transform != "tanh" && s.value_transform != "raw") {
         throw_js(env, "INVALID_ARGUMENT", "Expected valueTransform tanh_div5, tanh or raw");
     }
@@ -430,7 +434,223 @@ static Napi::Value inspect(const Napi::CallbackInfo & info) {
     return w->Promise();
 }
 
+// ---- add-tokens: give a model's vocabulary new special tokens (the step markers) ----------------
+//
+// The tokenizer arrays get the new texts as USER_DEFINED tokens (llama.cpp then matches them as single
+// tokens when parsing special text). Each new token takes an unused row when the vocabulary has padding
+// rows ("[PAD…]" entries, as Qwen2's GGUFs do: the embedding has more rows than real tokens), else a new
+// row is appended to token_embd (and to an untied output matrix). Every new row is the mean of the
+// existing rows, so the new tokens start as an "average" token instead of noise. The file is streamed
+// one tensor at a time, in the tensor's own type (quantized rows are re-quantized from the mean).
+
+struct AddTokensResult {
+    int added = 0, reused = 0, present = 0, n_vocab = 0;
+};
+
+static bool is_padding_token(const char * t) {
+    return std::strncmp(t, "[PAD", 4) == 0 && t[std::strlen(t) - 1] == ']';
+}
+
+class AddTokensWorker : public PromiseWorker {
+  public:
+    AddTokensWorker(Napi::Env env, std::string in, std::string out, std::vector<std::string> tokens)
+        : PromiseWorker(env, "rstar.addTokens"), in_(std::move(in)), out_(std::move(out)), tokens_(std::move(tokens)) {}
+
+  protected:
+    void Run() override {
+        gguf_init_params params = {/*no_alloc =*/true, /*ctx =*/nullptr};
+        GgufPtr src(gguf_init_from_file(in_.c_str(), params));
+        if (!src) throw Failure("MODEL_LOAD", in_ + " is not a readable GGUF file");
+        const int64_t k_tokens = gguf_find_key(src.get(), "tokenizer.ggml.tokens");
+        if (k_tokens < 0) throw Failure("DATA", in_ + " has no tokenizer (tokenizer.ggml.tokens)");
+        const size_t n_old = gguf_get_arr_n(src.get(), k_tokens);
+        std::vector<std::string> toks(n_old);
+        for (size_t i = 0; i < n_old; ++i) toks[i] = gguf_get_arr_str(src.get(), k_tokens, i);
+        const int64_t k_types = gguf_find_key(src.get(), "tokenizer.ggml.token_type");
+        std::vector<int32_t> types(n_old, LLAMA_TOKEN_TYPE_NORMAL);
+        if (k_types >= 0 && gguf_get_arr_n(src.get(), k_types) == n_old) {
+            const int32_t * t = (const int32_t *) gguf_get_arr_data(src.get(), k_types);
+            types.assign(t, t + n_old);
+        }
+        const int64_t k_scores = gguf_find_key(src.get(), "tokenizer.ggml.scores");
+        std::vector<float> scores;
+        if (k_scores >= 0 && gguf_get_arr_n(src.get(), k_scores) == n_old) {
+            const float * f = (const float *) gguf_get_arr_data(src.get(), k_scores);
+            scores.assign(f, f + n_old);
+        }
+
+        // Which rows the new tokens take: unused padding rows first, then new rows at the end.
+        std::vector<int64_t> rows_to_fill;
+        size_t next_pad = 0;
+        for (const std::string & t : tokens_) {
+            bool exists = false;
+            for (const std::string & have : toks) exists = exists || have == t;
+            if (exists) {
+                r_.present++;
+                continue;
+            }
+            while (next_pad < toks.size() && !is_padding_token(toks[next_pad].c_str())) next_pad++;
+            if (next_pad < toks.size()) {
+                toks[next_pad] = t;
+                types[next_pad] = LLAMA_TOKEN_TYPE_USER_DEFINED;
+                if (!scores.empty()) scores[next_pad] = 0.0f;
+                rows_to_fill.push_back((int64_t) next_pad++);
+                r_.reused++;
+            } else {
+                rows_to_fill.push_back((int64_t) toks.size());
+                toks.push_back(t);
+                types.push_back(LLAMA_TOKEN_TYPE_USER_DEFINED);
+                if (!scores.empty()) scores.push_back(0.0f);
+                r_.added++;
+            }
+        }
+        r_.n_vocab = (int) toks.size();
+
+        GgufPtr g(gguf_init_empty());
+        gguf_set_kv(g.get(), src.get());
+        gguf_remove_key(g.get(), "general.alignment");  // the data section is written with the default alignment
+        std::vector<const char *> ptrs;
+        for (const std::string & t : toks) ptrs.push_back(t.c_str());
+        gguf_set_arr_str(g.get(), "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
+        gguf_set_arr_data(g.get(), "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
+        if (!scores.empty()) gguf_set_arr_data(g.get(), "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores.data(), scores.size());
+        const int64_t k_arch = gguf_find_key(src.get(), "general.architecture");
+        if (k_arch >= 0) {
+            const std::string vs = std::string(gguf_get_val_str(src.get(), k_arch)) + ".vocab_size";
+            if (gguf_find_key(src.get(), vs.c_str()) >= 0) gguf_set_val_u32(g.get(), vs.c_str(), (uint32_t) toks.size());
+        }
+
+        const int64_t n_tensors = gguf_get_n_tensors(src.get());
+        ggml_init_params ip = {(size_t) (n_tensors + 1) * ggml_tensor_overhead(), nullptr, true};
+        GgmlPtr meta(ggml_init(ip));
+        auto grows = [](const char * name) { return std::strcmp(name, "token_embd.weight") == 0 || std::strcmp(name, "output.weight") == 0; };
+        for (int64_t i = 0; i < n_tensors; ++i) {
+            const char * name = gguf_get_tensor_name(src.get(), i);
+            // The shapes come from the source's tensor infos: read them back through a metadata context.
+            ggml_tensor * t = src_tensor(i);
+            int64_t ne[GGML_MAX_DIMS];
+            for (int d = 0; d < GGML_MAX_DIMS; ++d) ne[d] = t->ne[d];
+            // An embedding may have more rows than the token list (padded); it only grows past both.
+            if (grows(name)) ne[1] = std::max<int64_t>(ne[1], (int64_t) toks.size());
+            ggml_tensor * info = ggml_new_tensor(meta.get(), t->type, ggml_n_dims(t), ne);
+            ggml_set_name(info, name);
+            gguf_add_tensor(g.get(), info);
+        }
+
+        FilePtrLocal in(std::fopen(in_.c_str(), "rb"));
+        if (!in) throw Failure("IO", "cannot open " + in_);
+        const std::string tmp = out_ + ".partial";
+        FilePtrLocal f(std::fopen(tmp.c_str(), "wb"));
+        if (!f) throw Failure("IO", "cannot write " + tmp);
+        if (!gguf_write_to_file_ptr(g.get(), f.get(), /*only_meta =*/true)) throw Failure("IO", "cannot write " + tmp);
+        const size_t align = gguf_get_alignment(g.get());
+        const size_t data_offset = gguf_get_data_offset(src.get());
+        static const uint8_t zeros[64] = {0};
+        std::vector<uint8_t> buf;
+        for (int64_t i = 0; i < n_tensors; ++i) {
+            const char * name = gguf_get_tensor_name(src.get(), i);
+            ggml_tensor * t = src_tensor(i);
+            const size_t nbytes = ggml_nbytes(t);
+            buf.resize(nbytes);
+            if (std::fseek(in.get(), (long) (data_offset + gguf_get_tensor_offset(src.get(), i)), SEEK_SET) != 0 || std::fread(buf.data(), 1, nbytes, in.get()) != nbytes) {
+                throw Failure("MODEL_LOAD", in_ + " is truncated (tensor " + name + ")");
+            }
+            if (grows(name) && !rows_to_fill.empty()) {
+                const int64_t n_embd = t->ne[0];
+                const size_t row = ggml_row_size(t->type, n_embd);
+                const int64_t rows_now = t->ne[1];
+                const int64_t rows_new = std::max<int64_t>(rows_now, (int64_t) toks.size());
+                buf.resize(row * rows_new);
+                const std::vector<uint8_t> mean = mean_row(t->type, buf.data(), n_embd, std::min<int64_t>(rows_now, (int64_t) n_old), row);
+                for (int64_t r : rows_to_fill) std::memcpy(buf.data() + r * row, mean.data(), row);
+                for (int64_t r = rows_now; r < rows_new; ++r) std::memcpy(buf.data() + r * row, mean.data(), row);  // appended rows
+            }
+            if (std::fwrite(buf.data(), 1, buf.size(), f.get()) != buf.size()) throw Failure("IO", "cannot write " + tmp + " (disk full?)");
+            const size_t pad = GGML_PAD(buf.size(), align) - buf.size();
+            if (pad && std::fwrite(zeros, 1, pad, f.get()) != pad) throw Failure("IO", "cannot write " + tmp + " (disk full?)");
+        }
+        if (std::fflush(f.get()) != 0) throw Failure("IO", "cannot write " + tmp + " (disk full?)");
+        f.reset();
+        if (std::rename(tmp.c_str(), out_.c_str()) != 0) throw Failure("IO", "cannot rename " + tmp + " to " + out_);
+    }
+
+    Napi::Value Result(Napi::Env env) override {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("added", r_.added);
+        o.Set("reused", r_.reused);
+        o.Set("present", r_.present);
+        o.Set("nVocab", r_.n_vocab);
+        return o;
+    }
+
+  private:
+    struct FileClose {
+        void operator()(FILE * f) const { if (f) std::fclose(f); }
+    };
+    using FilePtrLocal = std::unique_ptr<FILE, FileClose>;
+
+    // A tensor of the source with its shape and type, from a metadata-only load (created on first use).
+    ggml_tensor * src_tensor(int64_t i) {
+        if (!meta_ctx_) {
+            ggml_context * ctx = nullptr;
+            gguf_init_params params = {/*no_alloc =*/true, &ctx};
+            src_meta_.reset(gguf_init_from_file(in_.c_str(), params));
+            if (!src_meta_ || !ctx) throw Failure("MODEL_LOAD", in_ + " is not a readable GGUF file");
+            meta_ctx_.reset(ctx);
+        }
+        ggml_tensor * t = ggml_get_tensor(meta_ctx_.get(), gguf_get_tensor_name(src_meta_.get(), i));
+        if (!t) throw Failure("MODEL_LOAD", std::string("tensor ") + gguf_get_tensor_name(src_meta_.get(), i) + " is missing");
+        return t;
+    }
+
+    // The mean of `rows` rows of `data` (each `row_bytes` long, type `type`), in that type.
+    static std::vector<uint8_t> mean_row(ggml_type type, const uint8_t * data, int64_t n_embd, int64_t rows, size_t row_bytes) {
+        const ggml_type_traits * tr = ggml_get_type_traits(type);
+        if (type != GGML_TYPE_F32 && (!tr->to_float || ggml_quantize_requires_imatrix(type))) {
+            throw Failure("INVALID_ARGUMENT", std::string("cannot add rows to a ") + ggml_type_name(type) + " embedding; add tokens to the F16/F32 model, then quantize");
+        }
+        std::vector<double> sum((size_t) n_embd, 0.0);
+        std::vector<float> tmp((size_t) n_embd);
+        for (int64_t r = 0; r < rows; ++r) {
+            const uint8_t * src = data + r * row_bytes;
+            if (type == GGML_TYPE_F32) std::memcpy(tmp.data(), src, n_embd * sizeof(float));
+            else tr->to_float(src, tmp.data(), n_embd);
+            for (int64_t j = 0; j < n_embd; ++j) sum[j] += tmp[j];
+        }
+        for (int64_t j = 0; j < n_embd; ++j) tmp[j] = (float) (sum[j] / (double) std::max<int64_t>(1, rows));
+        std::vector<uint8_t> out(row_bytes);
+        if (type == GGML_TYPE_F32) std::memcpy(out.data(), tmp.data(), row_bytes);
+        else if (type == GGML_TYPE_F16) ggml_fp32_to_fp16_row(tmp.data(), (ggml_fp16_t *) out.data(), n_embd);
+        else if (type == GGML_TYPE_BF16) ggml_fp32_to_bf16_row_ref(tmp.data(), (ggml_bf16_t *) out.data(), n_embd);
+        else ggml_quantize_chunk(type, tmp.data(), out.data(), 0, 1, n_embd, nullptr);
+        return out;
+    }
+
+    std::string in_, out_;
+    std::vector<std::string> tokens_;
+    AddTokensResult r_;
+    GgufPtr src_meta_;
+    GgmlPtr meta_ctx_;
+};
+
+// addTokens(in, out, tokens[]) -> Promise<{added, reused, present, nVocab}>
+static Napi::Value add_tokens(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsArray()) throw_js(env, "INVALID_ARGUMENT", "addTokens(in, out, tokens)");
+    Napi::Array arr = info[2].As<Napi::Array>();
+    std::vector<std::string> tokens;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+        Napi::Value v = arr.Get(i);
+        if (!v.IsString() || v.As<Napi::String>().Utf8Value().empty()) throw_js(env, "INVALID_ARGUMENT", "tokens must be non-empty strings");
+        tokens.push_back(v.As<Napi::String>().Utf8Value());
+    }
+    auto * w = new AddTokensWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), std::move(tokens));
+    w->Queue();
+    return w->Promise();
+}
+
 void init_gguf_tools(Napi::Env env, Napi::Object exports) {
+    exports.Set("addTokens", Napi::Function::New(env, add_tokens, "addTokens"));
     exports.Set("makeModel", Napi::Function::New(env, make_model, "makeModel"));
     exports.Set("quantize", Napi::Function::New(env, quantize, "quantize"));
     exports.Set("inspect", Napi::Function::New(env, inspect, "inspect"));

@@ -6,10 +6,11 @@
  */
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DataError, RstarError, assertInteger, fromNative, invalidArgument } from '../errors.js';
 import { loadBinding, type GgufInspection, type MakeModelSpec } from '../native/binding.js';
 import { qwen2VocabPath } from '../paths.js';
+import { ALL_MARKERS } from '../steps/markers.js';
 
 export type Preset = 'tiny' | 'qwen2.5-0.5b' | 'qwen2.5-math-1.5b' | 'qwen2.5-math-7b';
 export type ModelType = 'f32' | 'f16' | 'q8_0' | 'q4_k_m';
@@ -53,6 +54,11 @@ export interface MakeModelOptions {
   valueTransform?: 'tanh_div5' | 'tanh' | 'raw';
   /** The tokenizer starts every sequence with BOS (`tokenizer.ggml.add_bos_token`), as llama-family models do. */
   addBos?: boolean;
+  /**
+   * Put the step markers and roles in the vocabulary as single tokens (default true). false makes a
+   * model like a downloaded base model, whose vocabulary lacks them (`addTokens` adds them).
+   */
+  markers?: boolean;
 }
 
 export interface MadeModel {
@@ -116,6 +122,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
     valueHead: options.valueHead ?? false,
     valueTransform: options.valueTransform,
     addBos: options.addBos ?? false,
+    markers: options.markers ?? true,
     initStd: options.initStd,
     seed,
   };
@@ -210,4 +217,35 @@ export async function inspectModel(path: string): Promise<ModelFileInfo> {
     randomWeights: typeof m['rstar.generator'] === 'string',
     metadata: m,
   };
+}
+
+export interface AddTokensResult {
+  /** Tokens given new rows at the end of the embedding. */
+  added: number;
+  /** Tokens that took an unused padding row ("[PAD…]" entries of the vocabulary). */
+  reused: number;
+  /** Tokens the vocabulary already had (left as they were). */
+  present: number;
+  /** Vocabulary size of the output. */
+  nVocab: number;
+}
+
+/**
+ * Writes `output`: `input` with `tokens` (default: the step markers and prompt roles) added to its
+ * vocabulary as special tokens, as the reference does before SFT. Each new token takes an unused
+ * padding row when the vocabulary has one, else a new row of the embedding (and of an untied output
+ * matrix); new rows start as the mean of the existing ones. Other text tokenizes as before.
+ *
+ * @example await addTokens('qwen2.5-math-1.5b.gguf', 'base-with-markers.gguf');
+ */
+export async function addTokens(input: string, output: string, tokens: readonly string[] = ALL_MARKERS): Promise<AddTokensResult> {
+  if (!existsSync(input)) throw invalidArgument('an existing GGUF file', 'input', input);
+  if (resolve(input) === resolve(output)) throw invalidArgument('an output path other than the input', 'output', output);
+  if (tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0)) throw invalidArgument('non-empty token texts', 'tokens', tokens);
+  const callSite = new Error();
+  try {
+    return await loadBinding().addTokens(input, output, [...new Set(tokens)]);
+  } catch (err) {
+    throw fromNative(err, callSite);
+  }
 }

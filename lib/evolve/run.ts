@@ -52,6 +52,8 @@ export interface EvolveOptions {
   concurrency: number;
   /** Use only the first N problems of each file. */
   limit?: { train?: number; eval?: number };
+  /** Stop after this round (default: every configured round); a later run with a higher value goes on. */
+  lastRound?: number;
   /** Once aborted, the current stage stops at its next safe point and the run returns, resumable. */
   signal?: AbortSignal;
   onProgress?: (p: EvolveProgress) => void;
@@ -313,7 +315,8 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       }
     }
 
-    for (let k = 1; k <= rounds.length; k++) {
+    const last = Math.min(options.lastRound ?? rounds.length, rounds.length);
+    for (let k = 1; k <= last; k++) {
       const r = rounds[k - 1];
       const dir = join(outDir, `round-${k}`);
       await mkdir(dir, { recursive: true });

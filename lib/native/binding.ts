@@ -123,6 +123,8 @@ export interface MakeModelSpec {
   valueTransform?: 'tanh_div5' | 'tanh' | 'raw';
   /** Set `tokenizer.ggml.add_bos_token`: the tokenizer starts every sequence with BOS. */
   addBos?: boolean;
+  /** Put the step markers and roles into the vocabulary as single tokens (default true). */
+  markers?: boolean;
 }
 
 export interface GgufInspection {
@@ -139,6 +141,8 @@ export interface NativeBinding {
   makeModel(spec: MakeModelSpec): Promise<{ path: string; nParams: number; bytes: number; nVocab: number }>;
   quantize(input: string, output: string, type: string, threads: number): Promise<void>;
   inspect(path: string): Promise<GgufInspection>;
+  /** Adds special tokens (reusing padding rows, else appending mean-initialised rows); see native/gguf_tools.cpp. */
+  addTokens(input: string, output: string, tokens: string[]): Promise<{ added: number; reused: number; present: number; nVocab: number }>;
   /** The built-in trainer (native/train, typed in lib/native/train-types.ts). */
   trainStart: NativeTrainBinding['trainStart'];
   trainForwardLogits: NativeTrainBinding['trainForwardLogits'];
