@@ -14,3 +14,4 @@ export { searchIntoJournal } from './generate/search.js';
 export { deriveTrainingData } from './generate/derive.js';
 export { fileDigest, digestInputs, differingInputs, type FileDigest } from './data/digest.js';
 export * from './train/index.js';
+export { generateCurriculum, writeCurriculum, parseCurriculumQuestion, createBootstrapPolicy, BootstrapPolicy, LEVEL_DESCRIPTIONS, type SynthProblem, type CurriculumOptions, type WrittenCurriculum, type BootstrapPolicyOptions, type MistakeKind } from './synth/index.js';

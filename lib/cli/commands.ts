@@ -1,6 +1,7 @@
 /** The top-level commands of `rstar`, in the order `--help` lists them. Groups own their subcommands. */
 import type { CommandModule } from 'yargs';
 import { benchCommand } from './commands/bench.js';
+import { dataCommand } from './commands/data.js';
 import { execCommand } from './commands/exec.js';
 import { generateCommand } from './commands/generate.js';
 import { gradeCommand } from './commands/grade.js';
@@ -10,4 +11,4 @@ import { solveCommand } from './commands/solve.js';
 import { trainCommand } from './commands/train.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [generateCommand, solveCommand, trainCommand, modelCommand, ppmCommand, gradeCommand, execCommand, benchCommand];
+export const commands: CommandModule<any, any>[] = [generateCommand, solveCommand, trainCommand, modelCommand, ppmCommand, gradeCommand, execCommand, benchCommand, dataCommand];
