@@ -53,6 +53,25 @@ test('gradeJsonl --boxed grades the last box of generated text', async (t) => {
   t.deepEqual(gradePair('18', 'x \\boxed{18}', true), { gold: '18', pred: 'x \\boxed{18}', equal: true, extracted: '18' });
 });
 
+test('gradeJsonl --extract grades the final answer of free text', async (t) => {
+  const file = join(tmp, 'extract.jsonl');
+  writeFileSync(file, [
+    JSON.stringify({ gold: '18', pred: 'So she makes 18 dollars.' }),
+    JSON.stringify({ gold: '\\{1,2\\}', pred: 'The roots are $\\boxed{1}$ and $\\boxed{2}$.' }),
+    JSON.stringify({ gold: '(2,\\infty)', pred: 'The final answer is $x > 2$.' }),
+    JSON.stringify({ gold: '(2,\\infty)', pred: 'The final answer is $x \\ge 2$.' }),
+    JSON.stringify({ gold: '18', pred: 'no answer here' }),
+  ].join('\n'));
+  let out = '';
+  const summary = await gradeJsonl({ input: file, extract: true, write: (c) => void (out += c) });
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { equal: boolean; extracted: string | null });
+  t.deepEqual(lines.map((l) => l.extracted), ['18', '1, 2', 'x > 2', 'x \\ge 2', null]);
+  t.deepEqual(lines.map((l) => l.equal), [true, true, true, false, false]);
+  t.deepEqual(summary, { pairs: 5, equal: 3 });
+  const cli = await run(process.execPath, [join(packageRoot, 'dist', 'lib', 'cli', 'main.js'), 'grade', '--extract', '--gold', '0.5', '--pred', 'Thus \\[x = \\frac{1}{2}\\]']);
+  t.deepEqual(JSON.parse(cli.stdout.trim()), { gold: '0.5', pred: 'Thus \\[x = \\frac{1}{2}\\]', equal: true, extracted: 'x = \\frac{1}{2}' });
+});
+
 test('a line without an answer (pred null, missing or not text) is graded unequal and the rest go on', async (t) => {
   const file = join(tmp, 'no-answer.jsonl');
   writeFileSync(file, [pairs[0], { gold: '1', pred: null }, { gold: '1' }, { gold: '1', pred: ['1'] }, pairs[0]].map((p) => JSON.stringify(p)).join('\n') + '\n');

@@ -9,10 +9,25 @@
  */
 import { answersEqual, parseAnswer, type ParsedAnswer } from './answer.js';
 import { extractBoxed, type ExtractOptions } from './extract.js';
+import { extractFinalAnswer } from './free-text.js';
+
+/** Options of {@link gradeAnswer}. */
+export interface GradeOptions extends ExtractOptions {
+  /**
+   * Read the answer of free text ({@link extractFinalAnswer}: boxes, "the final answer is", the last math
+   * span, the last number) instead of requiring a box. Default false: our policy's answers are boxed, and
+   * for it a missing box means no answer.
+   */
+  freeText?: boolean;
+}
+
+/** What a caller may hand us as an answer; anything but a string or a number is "no answer". */
+type AnswerInput = string | number | null | undefined;
 
 /**
  * Whether `pred` is an equivalent answer to `gold`. Both are final answers (a `\boxed{}` content, a gold
- * field, or a number), not whole solutions: see {@link gradeAnswer} for those. Symmetric, never throws.
+ * field, or a number), not whole solutions: see {@link gradeAnswer} for those. Symmetric, never throws;
+ * a missing, empty or huge answer (see lib/grade/answer.ts) is equal to nothing.
  *
  * @example
  * isEquivalent('\\frac{1}{2}', '0.5')          // true
@@ -20,19 +35,21 @@ import { extractBoxed, type ExtractOptions } from './extract.js';
  * isEquivalent('(3,4]', '(3,4)')               // false (interval brackets matter)
  * isEquivalent('\\{1\\pm\\sqrt{5},-2\\}', '-2, 1-\\sqrt5, 1+\\sqrt5') // true
  */
-export function isEquivalent(gold: string | number, pred: string | number): boolean {
+export function isEquivalent(gold: AnswerInput, pred: AnswerInput): boolean {
   return answersEqual(parseAnswer(gold), parseAnswer(pred));
 }
 
 /**
  * Whether a generated solution is correct: the content of its last `\boxed{}` is equivalent to `gold`.
- * A solution without a box is wrong.
+ * A solution without a box is wrong, unless `options.freeText` asks for {@link extractFinalAnswer}.
  *
  * @example
  * gradeAnswer('18', 'She makes 9 * 2 = 18 dollars, so the answer is $\\boxed{\\$18}$.') // true
+ * gradeAnswer('18', 'So she makes 18 dollars.', { freeText: true })                   // true
  */
-export function gradeAnswer(gold: string | number | AnswerKey, generatedText: string, options: ExtractOptions = {}): boolean {
-  const extracted = extractBoxed(generatedText, options);
+export function gradeAnswer(gold: string | number | AnswerKey, generatedText: unknown, options: GradeOptions = {}): boolean {
+  if (typeof generatedText !== 'string') return false;
+  const extracted = options.freeText ? extractFinalAnswer(generatedText) : extractBoxed(generatedText, options);
   if (extracted === null) return false;
   const key = gold instanceof AnswerKey ? gold : new AnswerKey(gold);
   return key.matches(extracted);
@@ -54,6 +71,7 @@ export class AnswerKey {
 
   constructor(answer: string | number) {
     this.answer = answer;
+    // parseAnswer turns anything but a string or number (a JavaScript caller's null) into "no answer".
     this.parsed = parseAnswer(answer);
   }
 
@@ -63,7 +81,7 @@ export class AnswerKey {
   }
 
   /** Whether `pred` (a final answer, or another key) is equivalent to this one. */
-  matches(pred: string | number | AnswerKey): boolean {
+  matches(pred: AnswerInput | AnswerKey): boolean {
     return answersEqual(this.parsed, pred instanceof AnswerKey ? pred.parsed : parseAnswer(pred));
   }
 }
@@ -76,7 +94,7 @@ export class AnswerKey {
  * @example
  * clusterEquivalent(['\\frac12', '0.5', '3', '1/2']) // [[0, 1, 3], [2]]
  */
-export function clusterEquivalent(answers: readonly (string | number)[]): number[][] {
+export function clusterEquivalent(answers: readonly AnswerInput[]): number[][] {
   const keys = answers.map((a) => parseAnswer(a));
   const classes: number[][] = [];
   for (let i = 0; i < keys.length; i++) {

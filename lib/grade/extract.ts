@@ -1,10 +1,12 @@
 /**
- * Pulling the final answer out of text: the last `\boxed{...}` of a generated solution, and the gold
- * answers of the benchmark files (GSM8K's `#### N` line).
+ * Pulling the final answer out of text: the last `\boxed{...}` of a generated solution, the gold
+ * answers of the benchmark files (GSM8K's `#### N` line), and (lib/grade/free-text.ts) the answer of a
+ * model that does not write our step format.
  *
- * Brace matching skips escaped characters, so `\boxed{\{1,2\}}` yields `\{1,2\}`. Left out on purpose:
- * answers that are not boxed at all. rStar-Math's policy always boxes its answer (an answer step is
- * recognised by the substring `boxed`), so a missing box means "no answer", never "guess the last number".
+ * Brace matching skips escaped characters, so `\boxed{\{1,2\}}` yields `\{1,2\}`. {@link extractBoxed}
+ * keeps the reference's rule: rStar-Math's policy always boxes its answer (an answer step is recognised
+ * by the substring `boxed`), so for it a missing box means "no answer", never "guess the last number".
+ * Guessing is {@link extractFinalAnswer}'s job, and only where the caller asks for it.
  */
 
 /** Options of {@link extractBoxed}. */
@@ -56,6 +58,71 @@ export function extractBoxed(text: string, options: ExtractOptions = {}): string
     searchFrom = start;
   }
   return null;
+}
+
+/** At most this many boxes are joined into one answer by {@link extractBoxedAnswer}. */
+const MAX_JOINED_BOXES = 64;
+
+// What may stand between two boxes that form one answer: spaces, math delimiters, commas and
+// semicolons, `and` / `or` (plain or in \text{}), spacing commands, and a variable being assigned
+// (`x = \boxed{1} \text{ or } x = \boxed{2}`). Anything else (a word such as "then") separates answers.
+const BOX_JOINER =
+  /^(?:\s|\$|\\[()[\]]|[,;&]|\\\\|\\q?quad(?![a-zA-Z])|\\[,;:! ]|~|\b(?:and|or)\b|\\(?:text|mbox|textrm)\s*\{\s*(?:and|or|,)?\s*\}|(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*=)*$/;
+
+/**
+ * The final answer in the boxes of `text`: the last box, together with the boxes right before it when
+ * only separators stand between them (`\boxed{1}, \boxed{2}` and `x=\boxed{1} or x=\boxed{2}` give
+ * `1, 2`: one answer spread over several boxes). Null when there is no well-formed box.
+ *
+ * @example
+ * extractBoxedAnswer('$\\boxed{1}$ and $\\boxed{2}$')      // '1, 2'
+ * extractBoxedAnswer('first \\boxed{1} then \\boxed{2}')   // '2'
+ */
+export function extractBoxedAnswer(text: string): string | null {
+  return boxedAnswerParts(text)?.join(', ') ?? null;
+}
+
+/**
+ * The contents of the boxes {@link extractBoxedAnswer} joins, in order; null when there is no box. The
+ * grader collapses parts that are all the same value (`\boxed{15\frac{39}{40}}, or \boxed{\frac{639}{40}}`
+ * writes one answer twice, not a list of two).
+ */
+export function boxedAnswerParts(text: string): string[] | null {
+  const boxes = findBoxes(text);
+  if (boxes.length === 0) return null;
+  let first = boxes.length - 1;
+  while (first > 0 && boxes.length - first < MAX_JOINED_BOXES && joins(text, boxes[first - 1].end, boxes[first].start)) first--;
+  return boxes.slice(first).map((b) => b.content);
+}
+
+function joins(text: string, from: number, to: number): boolean {
+  // A long stretch between two boxes is prose, whatever it holds; the bound also keeps the test linear.
+  return to - from <= 200 && BOX_JOINER.test(text.slice(from, to));
+}
+
+interface Box {
+  start: number;
+  end: number;
+  content: string;
+}
+
+/** Every well-formed box of `text` in order (boxes nested in a box are part of its content). */
+function findBoxes(text: string): Box[] {
+  const out: Box[] = [];
+  if (!text.includes('box')) return out;
+  const re = /\\(?:boxed|framebox|fbox)(?![a-zA-Z])/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const argStart = m.index + m[0].length;
+    const content = boxArgument(text, argStart);
+    if (content === null) continue;
+    // The end of the argument: a braced group ends at its brace, a bare one after its token.
+    let end = argStart;
+    while (text[end] === ' ' || text[end] === '\t') end++;
+    end = text[end] === '{' ? matchBrace(text, end) + 1 : end + content.length;
+    out.push({ start: m.index, end, content: unwrapText(content.trim()) });
+    re.lastIndex = end;
+  }
+  return out;
 }
 
 /** The argument after a box command starting at `from`: a braced group, or `\boxed 5` up to a space or `$`. */

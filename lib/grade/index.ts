@@ -1,6 +1,8 @@
 /** Answer grading: extraction of the final answer, normalisation, and equivalence. */
-export { extractBoxed, extractGsm8kAnswer, type ExtractOptions } from './extract.js';
+export { extractBoxed, extractBoxedAnswer, extractGsm8kAnswer, type ExtractOptions } from './extract.js';
+export { extractFinalAnswer } from './free-text.js';
 export { normalizeAnswer } from './normalize.js';
+export { lookupUnit, type Unit } from './units.js';
 export {
   parseAnswer,
   answersEqual,
@@ -11,4 +13,4 @@ export {
   type ParsedAnswer,
   type ParseOptions,
 } from './answer.js';
-export { isEquivalent, gradeAnswer, AnswerKey, clusterEquivalent } from './equivalence.js';
+export { isEquivalent, gradeAnswer, AnswerKey, clusterEquivalent, type GradeOptions } from './equivalence.js';

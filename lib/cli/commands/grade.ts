@@ -6,13 +6,15 @@
  *
  * Every pair prints one line {"gold", "pred", "equal"} on stdout, in input order; blank input lines are
  * skipped. With --boxed, `pred` is a whole generated solution and its last `\boxed{}` is graded (the
- * extracted answer is printed as "extracted"). A malformed line stops the run with its file:line.
+ * extracted answer is printed as "extracted"). With --extract, `pred` is free text from any model and
+ * its final answer is found as lib/grade/free-text.ts says (boxes, "the final answer is", the last
+ * `$…$` / `\[…\]` / `\(…\)`, the last number). A malformed line stops the run with its file:line.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { DataError, invalidArgument, RstarError } from '../../errors.js';
-import { AnswerKey, extractBoxed, isEquivalent } from '../../grade/index.js';
+import { AnswerKey, extractBoxed, extractFinalAnswer, isEquivalent } from '../../grade/index.js';
 import { printJsonLine } from '../output.js';
 
 interface GradeArgs {
@@ -20,6 +22,14 @@ interface GradeArgs {
   pred?: string;
   jsonl?: string;
   boxed: boolean;
+  extract: boolean;
+}
+
+/** How `pred` is read: as a final answer, as a solution whose last box is graded, or as free text. */
+export type PredMode = 'answer' | 'boxed' | 'extract';
+
+function extractAnswer(pred: string, mode: PredMode): string | null {
+  return mode === 'extract' ? extractFinalAnswer(pred) : extractBoxed(pred);
 }
 
 /** One graded pair, as printed. */
@@ -28,14 +38,18 @@ export interface GradeLine {
   /** As given; null when the line had no string or number answer (null, missing, other), graded unequal. */
   pred: string | number | null;
   equal: boolean;
-  /** With --boxed: the content of the last `\boxed{}` of `pred`, or null when it has none. */
+  /** With --boxed: the content of the last `\boxed{}` of `pred`; with --extract: its final answer; null when none. */
   extracted?: string | null;
 }
 
-/** Grades one pair; with `boxed`, `pred` is a generated solution whose last `\boxed{}` is compared. */
-export function gradePair(gold: string | number, pred: string | number, boxed = false): GradeLine {
-  if (!boxed) return { gold, pred, equal: isEquivalent(gold, pred) };
-  const extracted = extractBoxed(String(pred));
+/**
+ * Grades one pair. `mode` true or 'boxed': `pred` is a generated solution whose last `\boxed{}` is
+ * compared; 'extract': `pred` is free text whose final answer is found by {@link extractFinalAnswer}.
+ */
+export function gradePair(gold: string | number, pred: string | number, mode: boolean | PredMode = false): GradeLine {
+  const how: PredMode = mode === true ? 'boxed' : mode === false ? 'answer' : mode;
+  if (how === 'answer') return { gold, pred, equal: isEquivalent(gold, pred) };
+  const extracted = extractAnswer(String(pred), how);
   return { gold, pred, equal: extracted !== null && isEquivalent(gold, extracted), extracted };
 }
 
@@ -43,6 +57,8 @@ export interface GradeJsonlOptions {
   /** A file path, or "-" for stdin. */
   input: string;
   boxed?: boolean;
+  /** Read `pred` as free text (see {@link extractFinalAnswer}); takes precedence over `boxed`. */
+  extract?: boolean;
   /** Where output goes (default: stdout, respecting back-pressure). */
   write?: (chunk: string) => void | Promise<void>;
 }
@@ -52,6 +68,7 @@ export async function gradeJsonl(options: GradeJsonlOptions): Promise<{ pairs: n
   const name = options.input === '-' ? '<stdin>' : options.input;
   const stream = options.input === '-' ? process.stdin : createReadStream(options.input, { encoding: 'utf8' });
   const write = options.write ?? writeStdout;
+  const mode: PredMode = options.extract ? 'extract' : options.boxed ? 'boxed' : 'answer';
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   let lineNumber = 0;
   let pairs = 0;
@@ -84,9 +101,9 @@ export async function gradeJsonl(options: GradeJsonlOptions): Promise<{ pairs: n
       if (typeof pred !== 'string' && typeof pred !== 'number') {
         // A model that produced no answer (null, a missing field, something else): graded unequal,
         // never a reason to stop grading the rest of the file.
-        out = { gold, pred: null, equal: false, ...(options.boxed ? { extracted: null } : {}) };
-      } else if (options.boxed) {
-        const extracted = extractBoxed(String(pred));
+        out = { gold, pred: null, equal: false, ...(mode !== 'answer' ? { extracted: null } : {}) };
+      } else if (mode !== 'answer') {
+        const extracted = extractAnswer(String(pred), mode);
         out = { gold, pred, equal: extracted !== null && lastKey.matches(extracted), extracted };
       } else {
         out = { gold, pred, equal: lastKey.matches(pred) };
@@ -114,15 +131,17 @@ function writeStdout(chunk: string): Promise<void> | void {
 }
 
 export async function runGrade(args: GradeArgs): Promise<void> {
+  // Checked here, not with yargs' conflicts(): both flags default to false, which yargs counts as given.
+  if (args.boxed && args.extract) throw invalidArgument('one of --boxed or --extract', 'rstar grade', 'both');
   if (args.jsonl !== undefined) {
-    await gradeJsonl({ input: args.jsonl, boxed: args.boxed });
+    await gradeJsonl({ input: args.jsonl, boxed: args.boxed, extract: args.extract });
     return;
   }
   if (args.gold === undefined || args.pred === undefined) {
     const given = args.gold !== undefined ? 'only --gold' : args.pred !== undefined ? 'only --pred' : 'neither';
     throw invalidArgument('--gold G --pred P, or --jsonl FILE', 'rstar grade', given);
   }
-  printJsonLine(gradePair(args.gold, args.pred, args.boxed));
+  printJsonLine(gradePair(args.gold, args.pred, args.extract ? 'extract' : args.boxed));
 }
 
 export const gradeCommand: CommandModule<object, GradeArgs> = {
@@ -136,12 +155,18 @@ export const gradeCommand: CommandModule<object, GradeArgs> = {
           '(3,4], \\{1,2\\}, x = 5, 52_8, \\text{(E)}). Use --pred=-5 for values that start with a dash.',
       )
       .option('gold', { type: 'string', describe: 'the reference answer' })
-      .option('pred', { type: 'string', describe: 'the predicted answer (a whole solution with --boxed)' })
+      .option('pred', { type: 'string', describe: 'the predicted answer (a whole solution with --boxed or --extract)' })
       .option('jsonl', { type: 'string', describe: 'file of {"gold", "pred"} lines to grade in order (--jsonl=- reads stdin)' })
       .option('boxed', { type: 'boolean', default: false, describe: 'pred is generated text: grade its last \\boxed{}' })
+      .option('extract', {
+        type: 'boolean',
+        default: false,
+        describe: 'pred is free text from any model: grade its final answer (boxes, "the final answer is", the last $...$, \\[...\\] or \\(...\\), the last number)',
+      })
       .conflicts('jsonl', ['gold', 'pred'])
       .example('$0 grade --gold "\\frac{1}{2}" --pred 0.5', '{"gold":"\\\\frac{1}{2}","pred":"0.5","equal":true}')
-      .example('$0 grade --jsonl pairs.jsonl > graded.jsonl', 'grade a file of pairs'),
+      .example('$0 grade --jsonl pairs.jsonl > graded.jsonl', 'grade a file of pairs')
+      .example('$0 grade --extract --gold 18 --pred "So she pays $18$ in total."', 'grade a free-text solution'),
   handler: async (args: ArgumentsCamelCase<GradeArgs>) => {
     await runGrade(args);
   },
