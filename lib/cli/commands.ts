@@ -9,6 +9,7 @@ import { modelCommand } from './commands/model.js';
 import { ppmCommand } from './commands/ppm.js';
 import { solveCommand } from './commands/solve.js';
 import { trainCommand } from './commands/train.js';
+import { evolveCommand } from './commands/evolve.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [generateCommand, solveCommand, trainCommand, modelCommand, ppmCommand, gradeCommand, execCommand, benchCommand, dataCommand];
+export const commands: CommandModule<any, any>[] = [evolveCommand, generateCommand, solveCommand, trainCommand, modelCommand, ppmCommand, gradeCommand, execCommand, benchCommand, dataCommand];
