@@ -17,6 +17,9 @@ interface MakeArgs {
   ff?: number;
   ctx?: number;
   valueHead?: boolean;
+  markers: boolean;
+  addBos: boolean;
+  initStd?: number;
   json: boolean;
 }
 
@@ -29,6 +32,9 @@ export async function runMake(args: MakeArgs): Promise<MadeModel> {
     out: args.out,
     arch: args.arch,
     valueHead: args.valueHead,
+    markers: args.markers,
+    addBos: args.addBos,
+    initStd: args.initStd,
     overrides: { layers: args.layers, embd: args.embd, heads: args.heads, kvHeads: args.kvHeads, ff: args.ff, ctx: args.ctx },
   });
   if (args.json) printJsonLine(made);
@@ -61,9 +67,12 @@ export const makeCommand: CommandModule<object, MakeArgs> = {
       .option('ff', { type: 'number', describe: 'override: feed-forward size' })
       .option('ctx', { type: 'number', describe: 'override: trained context length written to the file' })
       .option('value-head', { type: 'boolean', default: false, describe: 'add a random PPM value head (scoring tests and benchmarks)' })
+      .option('markers', { type: 'boolean', default: true, describe: 'step markers and roles as single tokens (--no-markers: a vocabulary without them, like a downloaded base model)' })
+      .option('add-bos', { type: 'boolean', default: false, describe: 'the tokenizer starts every sequence with BOS (llama-family convention)' })
+      .option('init-std', { type: 'number', describe: 'standard deviation of the random weights (default 0.02; ~0.08 trains faster from scratch)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
       .example('$0 model make --preset tiny --vocab bytes --type f32 --out tiny.gguf', 'a 0.2 MB model for tests')
-      .example('$0 model make --preset qwen2.5-0.5b --type q8_0 --out q05.gguf', 'the engine benchmark model'),
+      .example('$0 model make --preset qwen2.5-0.5b --type q8_0 --out q05.gguf', 'the engine benchmark model') as never,
   handler: async (args: ArgumentsCamelCase<MakeArgs>) => {
     await runMake(args);
   },
