@@ -6,14 +6,20 @@ export function printJsonLine(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
+/** Milliseconds between plain progress lines off a terminal: `RSTAR_PROGRESS_MS`, else 5000. */
+function plainProgressInterval(): number {
+  const v = Number(process.env.RSTAR_PROGRESS_MS);
+  return Number.isFinite(v) && v >= 0 ? v : 5000;
+}
+
 /**
  * Progress lines on stderr. On a terminal the line is rewritten in place at most every 100 ms;
- * elsewhere (CI, pipes) a plain line is printed at most every `plainEveryMs`.
+ * elsewhere (CI, pipes) a plain line is printed at most every `plainEveryMs` (`RSTAR_PROGRESS_MS`).
  */
 export class Progress {
   private last = 0;
   private readonly tty = Boolean(process.stderr.isTTY);
-  constructor(private readonly label: string, private readonly quiet = false, private readonly plainEveryMs = 5000) {}
+  constructor(private readonly label: string, private readonly quiet = false, private readonly plainEveryMs = plainProgressInterval()) {}
   update(text: string, force = false): void {
     if (this.quiet) return;
     const now = Date.now();

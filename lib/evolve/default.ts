@@ -46,6 +46,14 @@ export function embeddedDefaultOverrides(): ConfigOverrides {
   };
 }
 
+/** The name that selects the bootstrap program on the command line (`--bootstrap-policy synth`). */
+export const BUILTIN_BOOTSTRAP = 'synth';
+
+/** The bootstrap program for problems of the synthetic curriculum (any base model, any such problem file). */
+export function builtinBootstrap(): BootstrapPolicy {
+  return { kind: 'program', name: 'synthetic-curriculum bootstrap (lib/synth/bootstrap.ts)', create: () => createBootstrapPolicy() };
+}
+
 export interface PreparedDefault {
   base: string;
   bootstrap: BootstrapPolicy;
@@ -82,7 +90,7 @@ export async function prepareEmbeddedDefault(outDir: string, log: (line: string)
   }
   return {
     base,
-    bootstrap: { kind: 'program', name: 'synthetic-curriculum bootstrap (lib/synth/bootstrap.ts)', create: () => createBootstrapPolicy() },
+    bootstrap: builtinBootstrap(),
     problems: train,
     evalProblems: test,
   };

@@ -10,7 +10,7 @@ import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import type { RstarConfig } from '../../config/index.js';
 import { resolveProblemFile } from '../../data/problems.js';
 import { invalidArgument } from '../../errors.js';
-import { prepareEmbeddedDefault, embeddedDefaultOverrides } from '../../evolve/default.js';
+import { BUILTIN_BOOTSTRAP, builtinBootstrap, prepareEmbeddedDefault, embeddedDefaultOverrides } from '../../evolve/default.js';
 import { runEvolve, type EvolveOptions, type EvolveResult, type RoundResult } from '../../evolve/run.js';
 import { configFromArgs, engineOptions, type EngineArgs } from '../config-flags.js';
 import { formatDuration, printJsonLine, Progress } from '../output.js';
@@ -96,15 +96,15 @@ export async function runEvolveCommand(args: EvolveArgs): Promise<EvolveResult> 
     options = { outDir, ...prepared };
   } else {
     if (!existsSync(args.base!)) throw invalidArgument('an existing GGUF file', '--base', args.base);
-    if (args.bootstrapPolicy === undefined) throw invalidArgument('a bootstrap policy GGUF (the stronger model of round 1)', '--bootstrap-policy', undefined);
-    if (!existsSync(args.bootstrapPolicy)) throw invalidArgument('an existing GGUF file', '--bootstrap-policy', args.bootstrapPolicy);
+    if (args.bootstrapPolicy === undefined) throw invalidArgument(`a bootstrap policy GGUF (the stronger model of round 1) or "${BUILTIN_BOOTSTRAP}"`, '--bootstrap-policy', undefined);
+    if (args.bootstrapPolicy !== BUILTIN_BOOTSTRAP && !existsSync(args.bootstrapPolicy)) throw invalidArgument(`an existing GGUF file or "${BUILTIN_BOOTSTRAP}"`, '--bootstrap-policy', args.bootstrapPolicy);
     if (args.problems === undefined) throw invalidArgument('a training problem file', '--problems', undefined);
     if (args.evalProblems === undefined) throw invalidArgument('a held-out problem file or benchmark name', '--eval-problems', undefined);
     config = await configFromArgs(args);
     options = {
       outDir,
       base: args.base!,
-      bootstrap: { kind: 'model', path: args.bootstrapPolicy },
+      bootstrap: args.bootstrapPolicy === BUILTIN_BOOTSTRAP ? builtinBootstrap() : { kind: 'model', path: args.bootstrapPolicy },
       problems: resolveProblemFile(args.problems, '--problems'),
       evalProblems: resolveProblemFile(args.evalProblems, '--eval-problems'),
     };
@@ -157,7 +157,7 @@ export const evolveCommand: CommandModule<object, EvolveArgs> = {
       y
         .option('out', { type: 'string', default: 'rstar-evolve', describe: 'run directory (state.json, round-k/, base-eval/); reused to resume' })
         .option('base', { type: 'string', describe: 'base model GGUF every round fine-tunes (omit for the embedded default)' })
-        .option('bootstrap-policy', { type: 'string', describe: 'round-1 policy GGUF, a stronger model prompted few-shot' })
+        .option('bootstrap-policy', { type: 'string', describe: `round-1 policy: a GGUF (a stronger model, prompted few-shot), or "${BUILTIN_BOOTSTRAP}" (the program that solves the synthetic curriculum: rstar data synth)` })
         .option('problems', { type: 'string', describe: 'training problems: a JSONL/JSON file of {question, answer[, level]} (never a benchmark you report)' })
         .option('eval-problems', { type: 'string', describe: 'held-out problems: gsm8k, math500, aime24, amc23 or a file; only evaluated, never trained on' })
         .option('rounds', { type: 'number', describe: 'run only the first N rounds of the configuration (default: all, 4)' })
