@@ -54,7 +54,10 @@ export interface SamplingOptions {
 export type StopReason = 'stop_token' | 'stop_string' | 'max_tokens' | 'eog' | 'context_full';
 
 export interface Generation {
-  /** Generated text, up to and including the stop marker or stop string. */
+  /**
+   * The text of `tokens` (always `model.detokenize(tokens)`). A stop marker or stop string is in it;
+   * a stop string that ends inside the last token is followed by the rest of that token's characters.
+   */
   text: string;
   /** Generated token ids (the source of truth: never re-tokenize `text` to continue). */
   tokens: number[];
