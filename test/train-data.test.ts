@@ -6,7 +6,7 @@ import { resolveConfig } from '../lib/config/index.js';
 import { DataError, InvalidArgumentError } from '../lib/errors.js';
 import { loadPairRows, loadSftRows, pairWeights, splitHeldOut } from '../lib/train/data.js';
 import { renderCommand, shellQuote } from '../lib/train/external.js';
-import { additionPairRows, additionPrompt, additionSftRows } from '../lib/train/synthetic.js';
+import { additionPairRows, additionPrompt, additionRecipe, additionRecipeData, additionSftRows } from '../lib/train/synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rstar-train-data-'));
 const write = (name: string, rows: unknown[]): string => {
@@ -27,6 +27,29 @@ test('pair weights follow the reference: 1/(pos*neg) per prefix group, from the 
   t.deepEqual(w, [0.25, 0.25, 0.25, 0.25, 1, 0.25]);
   // A group of 2x2 pairs weighs as much in total as a single pair.
   t.is(w.slice(0, 4).reduce((a, b) => a + b, 0), w[4]);
+});
+
+test('counted from the data, every prefix group sums to one, also when identical pair rows repeat', (t) => {
+  const rows = [
+    { prompt: 'p', chosen: 'a', rejected: 'x' },
+    { prompt: 'p', chosen: 'a', rejected: 'x' },
+    { prompt: 'p', chosen: 'a', rejected: 'x' },
+    { prompt: 'p', chosen: 'b', rejected: 'y' },
+    { prompt: 'q', chosen: 'c', rejected: 'z' },
+    { prompt: 'q', chosen: 'c', rejected: 'z' },
+  ];
+  const w = pairWeights(rows);
+  // 1/(pos·neg) over distinct texts would give p's rows 1/4 each (total 1) only by luck, and q's 1 each (total 2).
+  t.deepEqual(w, [0.25, 0.25, 0.25, 0.25, 0.5, 0.5]);
+  for (const prompt of ['p', 'q']) {
+    const total = w.filter((_, i) => rows[i].prompt === prompt).reduce((a, b) => a + b, 0);
+    t.true(Math.abs(total - 1) < 1e-12, `${prompt}: ${total}`);
+  }
+  // The synthetic pairs repeat problems, hence identical rows: their groups sum to one as well.
+  const synthetic = additionPairRows(300, 3, { maxOperand: 3 });
+  const sums = new Map<string, number>();
+  pairWeights(synthetic).forEach((x, i) => sums.set(synthetic[i].prompt, (sums.get(synthetic[i].prompt) ?? 0) + x));
+  for (const total of sums.values()) t.true(Math.abs(total - 1) < 1e-9);
 });
 
 test('PPM rows take their weight from posCount/negCount or pos_count/neg_count, or an explicit weight', async (t) => {
@@ -61,7 +84,7 @@ test('the held-out split keeps every prompt on one side and is reproducible from
   t.deepEqual(splitHeldOut(rows, 0, 42).eval, []);
 });
 
-test('the synthetic corpus is deterministic and in the step format', (t) => {
+test('the synthetic corpus is deterministic and in the step format; its rejected sums are near misses', (t) => {
   const rows = additionSftRows(3, 9);
   t.deepEqual(rows, additionSftRows(3, 9));
   for (const r of rows) {
@@ -69,7 +92,25 @@ test('the synthetic corpus is deterministic and in the step format', (t) => {
     t.true(r.completion.startsWith('<code>\n# Step 1:'));
     t.true(r.completion.includes(`\\boxed{${Number(a) + Number(b)}}<end_of_answer>`));
   }
-  for (const p of additionPairRows(20, 9)) t.not(p.chosen, p.rejected);
+  for (const p of additionPairRows(200, 9, { minOperand: 10, maxOperand: 49 })) {
+    const [, a, b] = /What is (\d+) \+ (\d+)\?/.exec(p.prompt)!;
+    const sum = Number(a) + Number(b);
+    const shown = (text: string): number[] => [/^(\d+)<end_of_output>/, /boxed\{(\d+)\}/].map((re) => Number(re.exec(text)![1]));
+    t.deepEqual(shown(p.chosen), [sum, sum]);
+    const [out, boxed] = shown(p.rejected);
+    t.is(out, boxed);
+    t.true(Math.abs(out - sum) >= 1 && Math.abs(out - sum) <= 3, `${a} + ${b}: rejected ${out}`);
+  }
+});
+
+test('the recipe holds out whole prompts: no held-out problem is in its SFT rows or PPM pairs', (t) => {
+  const d = additionRecipeData();
+  t.is(d.split.heldOut.length, additionRecipe.problems.heldOut);
+  const held = new Set(d.split.heldOut.map((p) => additionPrompt(p.a, p.b)));
+  t.false(d.sft.train.some((r) => held.has(r.prompt)));
+  t.false(d.ppm.train.some((r) => [...held].some((h) => r.prompt.startsWith(h))));
+  t.true(d.sft.eval.every((r) => held.has(r.prompt)));
+  t.true(d.ppm.eval.every((r) => [...held].some((h) => r.prompt.startsWith(h))));
 });
 
 test('the train config section validates its values and rejects unknown keys', (t) => {

@@ -29,19 +29,6 @@ function writeJsonl(name: string, rows: unknown[]): string {
   return p;
 }
 
-/**
- * The tiny preset's weights are drawn with std 0.02, which a 64-wide model needs many steps to grow
- * out of (attention stays uniform); memorising completions within a test's time wants a larger
- * initialisation, which `makeModel`'s native writer takes.
- */
-async function learnableModel(): Promise<string> {
-  const out = join(work, 'tiny-bytes-std08.gguf');
-  if (!existsSync(out)) {
-    await loadBinding().makeModel({ out, arch: 'qwen2', vocab: 'bytes', type: 'f32', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 192, nCtx: 4096, ropeBase: 10000, tied: true, biases: true, initStd: 0.08, seed: 5 });
-  }
-  return out;
-}
-
 const sftHyper = (over: Partial<typeof defaultTrainConfig.sft> = {}) => ({ ...defaultTrainConfig.sft, warmupRatio: 0.05, weightDecay: 0, ...over });
 const ppmHyper = (over: Partial<typeof defaultTrainConfig.ppm> = {}) => ({ ...defaultTrainConfig.ppm, warmupRatio: 0.05, ...over });
 
@@ -118,43 +105,10 @@ test('analytic gradients match finite differences; prompt positions carry no los
   t.true(Math.abs(ppm.graphLoss - ppm.referenceLoss) < 1e-5);
 });
 
-test('SFT on synthetic additions lowers the held-out loss and greedy generation reproduces the trained completions', async (t) => {
-  const train = additionSftRows(12, 31);
-  const evalRows = additionSftRows(16, 32);
-  const out = join(work, 'sft-memorize.gguf');
-  const report = await trainModel({
-    mode: 'sft',
-    model: await learnableModel(),
-    out,
-    train,
-    eval: evalRows,
-    hyper: sftHyper({ epochs: 80, lr: 5e-3, batch: 4, ctx: 512 }),
-    threads: THREADS,
-    checkpointDir: null,
-  });
-  t.false(report.cancelled);
-  t.log(`held-out loss ${report.evalLossBefore} -> ${report.evalLossAfter}, final train loss ${report.finalTrainLoss}`);
-  t.true(report.evalLossAfter! < report.evalLossBefore! / 2, `held-out loss ${report.evalLossBefore} -> ${report.evalLossAfter}`);
-  t.true(report.trainTokensPerSecond > 0);
-  const model = await Model.load(out);
-  try {
-    const ctx = await model.createContext({ contextSize: 512, threads: THREADS });
-    let exact = 0;
-    for (const row of train.slice(0, 4)) {
-      const seq = await ctx.createSequence(model.tokenize(row.prompt));
-      const g = await seq.generate({ temperature: 0, maxTokens: 200 });
-      // Generation ends with the EOS the trainer appended to every completion.
-      if (g.stopReason === 'eog' && g.text.replace(/<\|endoftext\|>$/, '') === row.completion) exact++;
-      else t.log(`generated ${JSON.stringify(g.text)}\nexpected  ${JSON.stringify(row.completion)}`);
-      await seq.release();
-    }
-    t.is(exact, 4);
-  } finally {
-    await model.dispose();
-  }
-});
+// Whether SFT and PPM training learn what the search needs (held-out prompts, greedy answers,
+// near-miss pairs) is tested in train-reads.test.ts; the tests here check the trainer's mechanics.
 
-test('PPM training ranks held-out pairs well above chance and the engine scores the saved PPM as the trainer does', async (t) => {
+test('PPM training learns an easy preference (+ against -) and the engine scores the saved PPM as the trainer does', async (t) => {
   const train = signPairs(160, 7);
   const evalRows = signPairs(40, 8);
   const out = join(work, 'ppm-sign.gguf');

@@ -85,7 +85,7 @@ export async function loadSftRows(path: string, flag = '--data'): Promise<SftRow
 
 /**
  * Reads PPM pairs ({prompt, chosen, rejected}) and gives each its weight: an explicit `weight`, else
- * the reference's factor from the group sizes (spec §5.2), else group sizes counted in the file.
+ * the reference's factor from the group sizes (spec §5.2), else 1/(rows sharing its prompt) (see pairWeights).
  */
 export async function loadPairRows(path: string, flag = '--data'): Promise<PairRow[]> {
   const rows = await readRows(path, flag);
@@ -109,25 +109,23 @@ export async function loadPairRows(path: string, flag = '--data'): Promise<PairR
 }
 
 /**
- * Per-pair loss weights, as the reference's RMTrainer: 1/(pos·neg) for a prefix group with `pos`
- * chosen and `neg` rejected candidates (1/(pos+neg) when one side is 0), so each group of pos×neg
- * pairs contributes its average. Counts come from the row when present, else from the data: the
- * distinct chosen and rejected texts sharing the pair's prompt.
+ * Per-pair loss weights, so that every prefix group (the pairs sharing a prompt) weighs as much in
+ * total as one pair. With the group sizes on the row (`posCount`/`negCount`, as the reference's
+ * RMTrainer reads them) the weight is the reference's 1/(pos·neg) (1/(pos+neg) when one side is 0).
+ * Without them, each row of a group gets 1/(number of rows in the group): the reference's 1/(pos·neg)
+ * when the group holds the pos×neg cross product once, and still a total of one when it does not,
+ * e.g. when an identical pair row repeats (the same step pair extracted from two trajectories), which
+ * 1/(pos·neg) over distinct texts would count twice.
  */
 export function pairWeights(pairs: ReadonlyArray<{ prompt: string; chosen: string; rejected: string; posCount?: number; negCount?: number }>): number[] {
-  const groups = new Map<string, { pos: Set<string>; neg: Set<string> }>();
-  for (const p of pairs) {
-    let g = groups.get(p.prompt);
-    if (!g) groups.set(p.prompt, (g = { pos: new Set(), neg: new Set() }));
-    g.pos.add(p.chosen);
-    g.neg.add(p.rejected);
-  }
+  const rowsPerGroup = new Map<string, number>();
+  for (const p of pairs) rowsPerGroup.set(p.prompt, (rowsPerGroup.get(p.prompt) ?? 0) + 1);
   return pairs.map((p) => {
-    const g = groups.get(p.prompt)!;
-    const pos = p.posCount ?? g.pos.size;
-    const neg = p.negCount ?? g.neg.size;
-    if (pos > 0 && neg > 0) return 1 / (pos * neg);
-    return 1 / Math.max(1, pos + neg);
+    if (p.posCount !== undefined && p.negCount !== undefined) {
+      if (p.posCount > 0 && p.negCount > 0) return 1 / (p.posCount * p.negCount);
+      return 1 / Math.max(1, p.posCount + p.negCount);
+    }
+    return 1 / rowsPerGroup.get(p.prompt)!;
   });
 }
 
