@@ -15,3 +15,8 @@ export { deriveTrainingData } from './generate/derive.js';
 export { fileDigest, digestInputs, differingInputs, type FileDigest } from './data/digest.js';
 export * from './train/index.js';
 export { generateCurriculum, writeCurriculum, parseCurriculumQuestion, createBootstrapPolicy, BootstrapPolicy, LEVEL_DESCRIPTIONS, type SynthProblem, type CurriculumOptions, type WrittenCurriculum, type BootstrapPolicyOptions, type MistakeKind } from './synth/index.js';
+export { runEvolve, roundSearchConfig, type EvolveOptions, type EvolveResult, type RoundResult, type EvolveProgress, type BootstrapPolicy as EvolveBootstrap } from './evolve/run.js';
+export { prepareEmbeddedDefault, embeddedDefaultOverrides, builtinBootstrap, EMBEDDED_DEFAULT } from './evolve/default.js';
+export { evaluate, summarizeRecords, type EvalMethod, type EvalMetrics, type EvalRecord } from './eval/evaluate.js';
+export { runTrainStage, type TrainStageOptions, type TrainStageResult } from './train/stage.js';
+export { addTokens, type AddTokensResult } from './engine/model-files.js';

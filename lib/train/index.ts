@@ -3,4 +3,4 @@ export { trainModel, checkpointDirFor, type TrainOptions, type SftTrainOptions, 
 export { loadSftRows, loadPairRows, pairWeights, splitHeldOut, type SftRow, type PairRow } from './data.js';
 export { runExternalTrainer, renderCommand, shellQuote, type ExternalTrainOptions, type ExternalTrainReport } from './external.js';
 export { defaultTrainConfig, validateTrainConfig, type TrainConfig, type TrainHyperparameters, type SftTrainConfig, type PpmTrainConfig } from './config.js';
-export { additionSftRows, additionPairRows, additionPrompt, additionSolution } from './synthetic.js';
+export { additionSftRows, additionPairRows, additionPrompt, additionSolution, additionRecipe, additionRecipeData, additionSplit, additionGreedyAccuracy } from './synthetic.js';
