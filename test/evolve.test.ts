@@ -10,29 +10,12 @@ import { join } from 'node:path';
 import { resolveConfig, type ConfigOverrides } from '../lib/config/index.js';
 import { inspectModel } from '../lib/engine/model-files.js';
 import { runEvolve, type EvolveProgress } from '../lib/evolve/run.js';
-import { ScriptedPolicy } from '../lib/mcts/scripted-policy.js';
+import { additionPolicy } from './helpers/policies.js';
 import { testDir, testModel } from './helpers/models.js';
 
 // Serial: every test here trains and runs models on the shared CPU cores.
 const test = anyTest.serial;
 
-/** Solves "What is A + B?" with a right first step, a wrong one and a broken one (as the generate test). */
-function bootstrapProgram(): ScriptedPolicy {
-  return new ScriptedPolicy((request) => {
-    const [a, b] = (/(\d+) \+ (\d+)/.exec(request.problem.question) ?? []).slice(1);
-    const last = request.path[request.path.length - 1]?.text ?? '';
-    if (request.path.length === 0) {
-      return [
-        `<code>\n# Step 1: add the two numbers\ns = ${a} + ${b}\n<end_of_step>`,
-        `<code>\n# Step 1: the question surely means the difference of the numbers\ns = ${a} - ${b}\n<end_of_step>`,
-        `<code>\n# Step 1: use a helper that was never defined\ns = plus(${a}, ${b})\n<end_of_step>`,
-      ];
-    }
-    if (last.includes('<end_of_step>')) return ['\n# Now print the final answer\nprint(s)\n<end_of_code>'];
-    const printed = /<output>([\s\S]*?)<end_of_output>/.exec(last)?.[1] ?? '?';
-    return [`\n<answer>The result is \\boxed{${printed}}.<end_of_answer>`];
-  });
-}
 
 async function problems(dir: string, name: string, from: number, count: number): Promise<string> {
   const path = join(dir, name);
@@ -66,7 +49,7 @@ test('two rounds: search, data, SFT from the base, PPM from the round policy, ev
   const config = resolveConfig(tiny);
   const out = join(dir, 'run');
   const events: EvolveProgress[] = [];
-  const options = { outDir: out, base, bootstrap: { kind: 'program' as const, name: 'additions', create: bootstrapProgram }, problems: train, evalProblems: held, config, concurrency: 2 };
+  const options = { outDir: out, base, bootstrap: { kind: 'program' as const, name: 'additions', create: additionPolicy }, problems: train, evalProblems: held, config, concurrency: 2 };
   const result = await runEvolve({ ...options, onProgress: (p) => events.push(p) });
 
   t.true(result.complete);
@@ -123,7 +106,7 @@ test('the held-out set must not overlap the training problems', async (t) => {
   const train = await problems(dir, 'train.jsonl', 10, 4);
   const base = await testModel('tiny-bytes-f32');
   await t.throwsAsync(
-    runEvolve({ outDir: join(dir, 'run'), base, bootstrap: { kind: 'program', name: 'x', create: bootstrapProgram }, problems: train, evalProblems: train, config: resolveConfig(tiny), concurrency: 1 }),
+    runEvolve({ outDir: join(dir, 'run'), base, bootstrap: { kind: 'program', name: 'x', create: additionPolicy }, problems: train, evalProblems: train, config: resolveConfig(tiny), concurrency: 1 }),
     { code: 'DATA', message: /held-out set/ },
   );
 });

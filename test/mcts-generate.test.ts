@@ -17,7 +17,7 @@ import { runGenerate } from '../lib/generate/run.js';
 import type { SearchDeps } from '../lib/mcts/types.js';
 import { RstarError } from '../lib/errors.js';
 import { extractBoxed, isEquivalent } from '../lib/grade/index.js';
-import { ScriptedPolicy } from '../lib/mcts/scripted-policy.js';
+import { additionPolicy } from './helpers/policies.js';
 import type { TreeRecord } from '../lib/mcts/tree-record.js';
 
 const pool = new PythonPool({ size: 2, log: null });
@@ -29,27 +29,6 @@ test.after.always(async () => {
   clearTimeout(hold);
 });
 
-/**
- * For "What is A + B?": three first steps (right, wrong, broken), then the print step, then an answer
- * that boxes whatever the program printed. So a problem's answer is right iff the path went through
- * the right first step, and the numbers come from Python, not from the script.
- */
-function additionPolicy(): ScriptedPolicy {
-  return new ScriptedPolicy((request) => {
-    const [a, b] = (/(\d+) \+ (\d+)/.exec(request.problem.question) ?? []).slice(1);
-    const last = request.path[request.path.length - 1]?.text ?? '';
-    if (request.path.length === 0) {
-      return [
-        `<code>\n# Step 1: add the two numbers\ns = ${a} + ${b}\n<end_of_step>`,
-        `<code>\n# Step 1: the question surely means the difference of the numbers\ns = ${a} - ${b}\n<end_of_step>`,
-        `<code>\n# Step 1: use a helper that was never defined\ns = plus(${a}, ${b})\n<end_of_step>`,
-      ];
-    }
-    if (last.includes('<end_of_step>')) return ['\n# Now print the final answer\nprint(s)\n<end_of_code>'];
-    const printed = /<output>([\s\S]*?)<end_of_output>/.exec(last)?.[1] ?? '?';
-    return [`\n<answer>The result is \\boxed{${printed}}.<end_of_answer>`];
-  });
-}
 
 async function problemFile(dir: string, count: number): Promise<string> {
   const path = join(dir, 'problems.jsonl');
