@@ -9,10 +9,10 @@
  *   `\boxed{}` graded. A model that ignores its input writes the same `s = A + B` for every prompt,
  *   so it can be right on at most the prompts that share that sum (under 10 % of these 200), and
  *   fails the ≥ 0.9 bound.
- * - PPM: held-out pairs (whole prompts never trained on) whose rejected side is the same solution with
- *   the sum off by 1 to 3, in the output and in the box, scored by the engine. Every shown sum is a
- *   plausible sum of two-digit operands, so a PPM that ignores the question ranks each pair by the
- *   digits' look alone, about half right, and fails the ≥ 0.9 bound.
+ * - PPM: held-out pairs (whole prompts never trained on) whose rejected side is the same code step
+ *   with one operand misread by 1 to 3 (so its sum is off by 1 to 3), as the search's mistakes are,
+ *   scored by the engine. Both steps are well-formed with plausible operands, so a PPM that ignores
+ *   the question ranks each pair by the digits' look alone, about half right, and fails ≥ 0.9.
  *
  * Training time: about a minute for each model on 2 idle cores, several times that on a loaded
  * machine (hence the long per-test timeouts).
@@ -59,9 +59,7 @@ test('SFT with the addition recipe writes a policy that solves ≥ 90 % of held-
   }
 });
 
-// Known failure (issue #12): the recipe's PPM reaches 0.57 on held-out near-miss pairs, not 0.9 (see
-// additionRecipe). `failing` keeps the ≥ 0.9 bound in the suite and reports when it starts to pass.
-test.failing('a PPM trained from that policy ranks ≥ 90 % of held-out near-miss pairs right when the engine scores them', async (t) => {
+test('a PPM trained from that policy ranks ≥ 90 % of held-out near-miss pairs right when the engine scores them', async (t) => {
   t.timeout(40 * 60_000);
   const out = join(work, 'ppm.gguf');
   const started = Date.now();

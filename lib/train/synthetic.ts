@@ -65,21 +65,19 @@ export function additionSplit(maxOperand: number, heldOut: number, seed: number,
  *   operands 0..99 the model copies the operands but the output has 1 to 3 digits, the box sits at a
  *   varying distance from it, and the model boxes a guessed sum instead (2 % right).
  * - SFT: 4,800 rows, one epoch, lr 3e-3 (1e-2 never leaves the template), batch 16, linear decay.
- * - PPM: NOT yet reaching its target. Near-miss pairs alone leave the loss at ln 2 (0.50 held out
- *   after 2 epochs at lr 3e-3, head ×10): whether a shown sum is right is an interaction of three
- *   digits with no first-order signal, so neither the head nor the attention gets a gradient to start
- *   from. Half the training pairs with uniformly drawn wrong sums (a curriculum) gets it moving, to
- *   0.57 held out with these settings; README "Training" lists what was tried.
+ * - PPM: negatives as the search makes them (`misreadOperandPairs`: the code step misreads an operand
+ *   by 1 to 3, so its sum is off by 1 to 3), 10 epochs at lr 1e-3 with the head at the same rate.
+ *   What did not work: a sum off by 1–3 after right code (correctness is then arithmetic the tiny
+ *   model cannot do: ~0.5 held out), and any run at lr ≥ 3e-3 or with the head's lr ×10 (the loss
+ *   stays near ln 2, held out 0.22–0.57).
  */
 export const additionRecipe = {
   model: { preset: 'tiny' as const, vocab: 'bytes' as const, type: 'f32' as const, initStd: 0.08 },
   problems: { minOperand: 10, maxOperand: 49, heldOut: 200, splitSeed: 1 },
   sftRows: 4800,
   ppmPairs: 1600,
-  /** Share of the PPM's training pairs whose rejected sum is drawn uniformly (held-out pairs: none). */
-  ppmUniformShare: 0.5,
   sft: { ...defaultTrainConfig.sft, epochs: 1, lr: 3e-3, batch: 16, ctx: 512, warmupRatio: 0.05, weightDecay: 0 } satisfies SftTrainConfig,
-  ppm: { ...defaultTrainConfig.ppm, epochs: 2, lr: 3e-3, headLrMult: 10, batch: 16, ctx: 1024, warmupRatio: 0.05 } satisfies PpmTrainConfig,
+  ppm: { ...defaultTrainConfig.ppm, epochs: 10, lr: 1e-3, headLrMult: 1, batch: 16, ctx: 512, warmupRatio: 0.05 } satisfies PpmTrainConfig,
 };
 
 /** The recipe's held-out split and its SFT rows and PPM pairs (train and held-out, split by prompt). */
@@ -89,7 +87,7 @@ export function additionRecipeData(recipe = additionRecipe): { split: ReturnType
   return {
     split,
     sft: { train: additionSftRows(recipe.sftRows, 11, { problems: split.train }), eval: additionSftRows(60, 12, { problems: split.heldOut }) },
-    ppm: { train: additionPairRows(recipe.ppmPairs, 21, { problems: split.train, uniformShare: recipe.ppmUniformShare }), eval: additionPairRows(100, 22, { problems: split.heldOut }) },
+    ppm: { train: misreadOperandPairs(recipe.ppmPairs, 21, split.train), eval: misreadOperandPairs(100, 22, split.heldOut) },
   };
 }
 
@@ -152,6 +150,26 @@ export function additionPairRows(count: number, seed: number, source: AdditionSo
       rejected: additionSolution(a, b, wrong).result,
       weight: 1,
     });
+  }
+  return rows;
+}
+
+/**
+ * Step pairs with near misses as the search makes them: the program always runs, so a wrong sum never
+ * follows right code; it comes from code that misread the question. The prompt is the question; the
+ * chosen step writes `s = a + b`, the rejected one the same step with one operand off by 1 to 3 (its
+ * program would print a sum off by 1 to 3). Both are well-formed steps, so only a PPM that compares
+ * the code with the question ranks them. Each pair is its own prefix group, weight 1.
+ */
+export function misreadOperandPairs(count: number, seed: number, problems: readonly AdditionProblem[]): PairRow[] {
+  const next = rng(seed);
+  const step = (x: number, y: number): string => additionSolution(x, y).code.slice(0, additionSolution(x, y).code.indexOf('<end_of_step>') + '<end_of_step>'.length);
+  const rows: PairRow[] = [];
+  for (let i = 0; i < count; i++) {
+    const { a, b } = problems[Math.floor(next() * problems.length)];
+    const delta = (next() < 0.5 ? -1 : 1) * (1 + Math.floor(next() * 3));
+    const [wa, wb] = next() < 0.5 ? [a + delta, b] : [a, b + delta];
+    rows.push({ prompt: additionPrompt(a, b), chosen: step(a, b), rejected: step(wa, wb), weight: 1 });
   }
   return rows;
 }
