@@ -146,7 +146,7 @@ test('bad files and lines fail with file:line and what was expected', async (t) 
   t.regex(missing?.message ?? '', /Cannot read the problem file .*missing\.jsonl: ENOENT/);
 });
 
-test('benchmarks are found by name in the package (no ../shared), and other names must be existing files', async (t) => {
+test('benchmarks are found by name inside the package, and other names must be existing files', async (t) => {
   for (const name of BENCHMARKS) {
     const path = resolveProblemFile(name);
     t.true(path.startsWith(packageRoot), `${name} resolves inside the package: ${path}`);
