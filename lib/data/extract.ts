@@ -311,12 +311,19 @@ async function* readTrees(treeFiles: readonly string[], onTree?: (tree: TreeReco
  * (after a resumed generation, or with other filters) never duplicates rows. SFT groups trees by
  * problem across all files; pairs are per tree (each tree's prefixes are its own).
  */
-export async function extractTreesFile(treeFiles: string | readonly string[], outDir: string, settings: ExtractSettings): Promise<ExtractCounts> {
+export async function extractTreesFile(
+  treeFiles: string | readonly string[],
+  outDir: string,
+  settings: ExtractSettings,
+  onTree?: (tree: TreeRecord) => void,
+): Promise<ExtractCounts> {
   const files = typeof treeFiles === 'string' ? [treeFiles] : treeFiles;
   const counts: ExtractCounts = { trees: 0, solved: 0, sft: 0, stepPairs: 0, finalPairs: 0 };
+  // Called once per tree, in the first pass, so callers can total trees without reading them again.
   const countTree = (tree: TreeRecord): void => {
     counts.trees += 1;
     if (tree.nodes.some((n) => leafOutcome(n) === 'correct')) counts.solved += 1;
+    onTree?.(tree);
   };
   // One streaming pass per output file, so large rounds never sit in memory.
   counts.sft = await writeJsonlAtomic(join(outDir, 'sft.jsonl'), extractSftByProblem(readTrees(files, countTree), settings));

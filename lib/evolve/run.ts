@@ -250,7 +250,6 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       ...differingInputs(before.inputs, inputs, INPUT_FLAGS),
       ...(before.bootstrap !== bootstrapName ? [`the bootstrap policy (${before.bootstrap} then, ${bootstrapName} now)`] : []),
       ...describeSettingsChange(before.settings, settingsOf(config)),
-      ...(JSON.stringify(before.settings.evolve.rounds.length) !== JSON.stringify(rounds.length) ? ['the number of rounds'] : []),
     ];
     if (differences.length > 0) {
       throw invalidArgument(`the inputs and settings of the run in ${outDir} (these differ: ${[...new Set(differences)].join('; ')})`, 'this run', 'other inputs; use a new --out, or the same files and settings');

@@ -4,11 +4,8 @@
  * It reads only the journal, so it can be re-run on its own (other extraction settings, a run whose
  * trees came from elsewhere).
  */
-import { join } from 'node:path';
 import type { RstarConfig } from '../config/index.js';
 import { extractTreesFile } from '../data/extract.js';
-import { readJsonl } from '../data/jsonl.js';
-import type { TreeRecord } from '../mcts/tree-record.js';
 import { addTree, emptyTotals, type TreeTotals } from './summary.js';
 
 export interface DerivedData {
@@ -34,12 +31,9 @@ export async function deriveTrainingData(
 ): Promise<DerivedData> {
   const totals = emptyTotals();
   let problemsWithTree = 0;
-  for (const file of treeFiles) {
-    for await (const tree of readJsonl<TreeRecord>(file)) {
-      addTree(totals, tree);
-      if (problemIds.has(tree.id)) problemsWithTree += 1;
-    }
-  }
-  const counts = await extractTreesFile(treeFiles, join(outDir), config);
+  const counts = await extractTreesFile(treeFiles, outDir, config, (tree) => {
+    addTree(totals, tree);
+    if (problemIds.has(tree.id)) problemsWithTree += 1;
+  });
   return { trees: totals, problemsWithTree, sft: counts.sft, pairs: { step: counts.stepPairs, final: counts.finalPairs } };
 }
