@@ -104,13 +104,13 @@ export interface EvolveResult {
   wallS: number;
 }
 
-interface StageRecord<T> {
+export interface StageRecord<T> {
   result: T;
   wallMs: number;
   at: string;
 }
 
-interface RoundState {
+export interface RoundState {
   search?: StageRecord<{ summaries: GenerateSummary[]; coverage: number; coverageByLevel: Record<string, LevelCounts> }>;
   data?: StageRecord<{ sft: number; pairs: number }>;
   sft?: StageRecord<{ out: string; evalLossAfter: number | null }>;
@@ -119,7 +119,7 @@ interface RoundState {
 }
 
 /** `state.json`: the one file that says what is done. */
-interface EvolveState {
+export interface EvolveState {
   version: 1;
   inputs: RunInputs;
   /** The settings that shape results (every section but `engine`, which only changes speed). */
@@ -486,7 +486,8 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
   }
 }
 
-function roundResult(k: number, rs: RoundState): RoundResult {
+/** A round's outcome from its state (also what lib/report shows). */
+export function roundResult(k: number, rs: RoundState): RoundResult {
   const wallMs = [rs.search, rs.data, rs.sft, rs.ppm, rs.eval].reduce((a, s) => a + (s?.wallMs ?? 0), 0);
   const ev = rs.eval?.result ?? {};
   return {
