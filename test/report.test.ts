@@ -64,9 +64,10 @@ interface Run {
   stderr: string;
 }
 
-function rstar(args: string[]): Promise<Run> {
+/** Runs the CLI in `cwd` (the fixture's directory: the pages name directories relative to it). */
+function rstar(args: string[], cwd?: string): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, RSTAR_PROGRESS_MS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, RSTAR_PROGRESS_MS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -117,7 +118,7 @@ async function makeRuns(): Promise<Fixture> {
   if (synth.code !== 0) throw new Error(synth.stderr);
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
   const evolve = join(dir, 'evolve');
-  const run = await rstar(['evolve', '--base', base, '--bootstrap-policy', 'synth', '--problems', join(data, 'train.jsonl'), '--eval-problems', join(data, 'test.jsonl'), '--out', evolve, '--config', join(dir, 'config.json'), '--concurrency', '2']);
+  const run = await rstar(['evolve', '--base', base, '--bootstrap-policy', 'synth', '--problems', join(data, 'train.jsonl'), '--eval-problems', join(data, 'test.jsonl'), '--out', evolve, '--config', join(dir, 'config.json'), '--concurrency', '2'], dir);
   if (run.code !== 0) throw new Error(`rstar evolve failed: ${run.stderr.slice(-3000)}`);
 
   // Eval runs of the bootstrap program (it solves most of the curriculum, with mistakes at temperature 1).
@@ -296,6 +297,11 @@ async function chartsDrawn(t: ExecutionContext, page: Page, kind: string, expect
   t.true(marks > 0, `${kind}: the charts have marks`);
 }
 
+/** Waits until the viewer has redrawn (it draws on the next animation frame). */
+async function redrawn(page: Page): Promise<void> {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(null)))));
+}
+
 async function shoot(page: Page, name: string): Promise<void> {
   if (!screenshots) return;
   await mkdir(screenshots, { recursive: true });
@@ -306,6 +312,7 @@ browserTest('the evolve page: charts of every round, and the tree viewer: click 
   const f = await runs();
   const { page, problems } = await open(t, join(f.evolve, 'report.html'));
   await chartsDrawn(t, page, 'evolve', 6);
+  t.is(await page.locator('section.view[data-kind="evolve"] .dirs').textContent(), 'evolve', 'directories relative to where rstar ran');
   t.regex((await page.locator('section.view[data-kind="evolve"] table.data').first().textContent())!, /round/);
   await shoot(page, 'evolve');
 
@@ -318,6 +325,7 @@ browserTest('the evolve page: charts of every round, and the tree viewer: click 
   const viewer = page.locator('#view-trees');
   await page.locator('#view-trees ul.tv-list li', { hasText: tree.id }).click();
   await page.waitForFunction((id) => document.querySelector('#view-trees')!.getAttribute('data-tree') === id, tree.id);
+  await redrawn(page);
   t.is(await viewer.locator('g.node').count(), tree.nodes.length, 'a small tree is drawn whole');
   t.true((await viewer.locator('path.edge.hot').count()) >= correct.depth, 'the path to the correct answer is highlighted');
   t.is(await viewer.locator('g.node.correct').count(), tree.nodes.filter((n) => n.reason === 'answer' && n.correct === true).length);
@@ -345,8 +353,10 @@ browserTest('the evolve page: charts of every round, and the tree viewer: click 
   // Enter folds the root's subtree, and unfolds it again.
   await page.keyboard.press('Home');
   await page.keyboard.press('Enter');
+  await redrawn(page);
   t.is(await viewer.locator('g.node').count(), 1);
   await page.keyboard.press('Enter');
+  await redrawn(page);
   t.is(await viewer.locator('g.node').count(), tree.nodes.length);
   await viewer.locator(`g.node[data-tag="${step.tag}"] circle.dot`).click();
   await shoot(page, 'trees');
@@ -356,7 +366,7 @@ browserTest('the evolve page: charts of every round, and the tree viewer: click 
 browserTest('the eval page: accuracy by method and model, against tokens, maj@k curves, by level', async (t) => {
   const f = await runs();
   const out = join(f.dir, 'eval.html');
-  const r = await rstar(['report', f.evalResults, f.evalRecords, join(f.evolve, 'round-2', 'eval'), '--out', out]);
+  const r = await rstar(['report', f.evalResults, f.evalRecords, join(f.evolve, 'round-2', 'eval'), '--out', out], f.dir);
   t.is(r.code, 0, r.stderr);
   const { page, problems } = await open(t, out);
   await chartsDrawn(t, page, 'eval', 5);
@@ -373,13 +383,14 @@ browserTest('the eval page: accuracy by method and model, against tokens, maj@k 
 browserTest('the generate page, and a tree of thousands of nodes: drawn lazily, opened and scrolled fast', async (t) => {
   const f = await runs();
   const out = join(f.dir, 'big.html');
-  const r = await rstar(['report', f.big, '--out', out]);
+  const r = await rstar(['report', f.big, '--out', out], f.dir);
   t.is(r.code, 0, r.stderr);
   const { page, problems } = await open(t, out);
   await chartsDrawn(t, page, 'generate', 5);
   await page.click('nav.tabs a[data-view="trees"]');
   const viewer = page.locator('#view-trees');
   await page.waitForFunction(() => document.querySelector('#view-trees')!.getAttribute('data-tree') === 'big-tree');
+  await redrawn(page);
   const drawn = Number(await page.locator('.tv-canvas').getAttribute('data-drawn'));
   t.true(drawn > 0 && drawn < 400, `${drawn} of ${f.bigNodes} nodes drawn`);
   // Open it again from the picker (cached trees skip inflation: pick another first), timed in the page.
@@ -416,14 +427,16 @@ browserTest('the generate page, and a tree of thousands of nodes: drawn lazily, 
   await viewer.locator('g.node').last().locator('circle.dot').click();
   const before = await viewer.getAttribute('data-selected');
   await page.keyboard.press('ArrowUp');
+  await redrawn(page);
   t.not(await viewer.getAttribute('data-selected'), before);
   t.is(await viewer.locator(`g.node.selected`).count(), 1, 'the selected node is in view');
   await page.keyboard.press('Home');
+  await redrawn(page);
   t.is(await viewer.getAttribute('data-selected'), '0');
-  t.is(await viewer.locator('g.node.selected').count(), 1);
+  t.is(await viewer.locator('g.node.selected').count(), 1, 'the view followed the selection to the root');
 
   const gen = join(f.dir, 'generate.html');
-  t.is((await rstar(['report', f.generate, '--out', gen])).code, 0);
+  t.is((await rstar(['report', f.generate, '--out', gen], f.dir)).code, 0);
   const small = await open(t, gen);
   await chartsDrawn(t, small.page, 'generate', 5);
   await shoot(small.page, 'generate');

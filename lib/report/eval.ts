@@ -18,7 +18,7 @@ import { basename, join } from 'node:path';
 import { readJsonl } from '../data/jsonl.js';
 import { evalRunSubdirs, isEvalRunDir } from './detect.js';
 import type { Figure, Section } from './types.js';
-import { chart, labelDirs, num, pct, readJsonIfExists, seconds } from './util.js';
+import { chart, displayPath, labelDirs, num, pct, readJsonIfExists, seconds } from './util.js';
 
 /** One line of `rstar eval`'s results.jsonl, as far as the report reads it. */
 interface ResultLine {
@@ -330,5 +330,5 @@ export async function loadEval(dirs: readonly string[], id: string): Promise<Sec
       ]),
     },
   ];
-  return { id, kind: 'eval', title: 'Evaluation', dirs: [...dirs], figures, charts, tables, notes };
+  return { id, kind: 'eval', title: 'Evaluation', dirs: dirs.map(displayPath), figures, charts, tables, notes };
 }

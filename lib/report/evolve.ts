@@ -11,7 +11,7 @@ import { roundResult, type EvolveState, type RoundState } from '../evolve/run.js
 import { DataError } from '../errors.js';
 import { readTrees } from './generate.js';
 import type { Figure, Section, TreeSet } from './types.js';
-import { chart, pct, readJsonIfExists, seconds } from './util.js';
+import { chart, displayPath, pct, readJsonIfExists, seconds } from './util.js';
 
 const STAGES = ['search', 'data', 'sft', 'ppm', 'eval'] as const;
 const STAGE_COLORS = ['#2c7bb6', '#abd9e9', '#fdae61', '#d7191c', '#1a9641'];
@@ -172,6 +172,6 @@ export async function loadEvolve(dir: string, id: string, label: string, maxTree
       if (r.count > r.entries.length) notes.push(`The tree viewer holds the first ${r.entries.length} of round ${k}'s ${r.count} ${s.label} trees (rstar report --max-trees N to embed more).`);
     }
   }
-  return { section: { id, kind: 'evolve', title: `Evolve: ${label}`, dirs: [dir], figures, charts, tables, notes }, treeSets };
+  return { section: { id, kind: 'evolve', title: `Evolve: ${label}`, dirs: [displayPath(dir)], figures, charts, tables, notes }, treeSets };
 }
 

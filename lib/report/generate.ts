@@ -16,7 +16,7 @@ import { addTree, emptyTotals } from '../generate/summary.js';
 import type { TreeRecord } from '../mcts/tree-record.js';
 import { packTree } from './trees.js';
 import type { Figure, Section, TreeEntry, TreeSet } from './types.js';
-import { chart, num, pct, readJsonIfExists, seconds } from './util.js';
+import { chart, displayPath, num, pct, readJsonIfExists, seconds } from './util.js';
 
 /** Where a rollout ended, as the charts name it. */
 function outcomeOf(n: TreeRecord['nodes'][number]): string | null {
@@ -244,6 +244,6 @@ export async function loadGenerate(dir: string, id: string, label: string, maxTr
   }
   if (failures.length > 0) tables.push({ title: 'Search failures', columns: ['problem', 'error'], rows: failures.slice(0, 50).map((f) => [f.id ?? '?', f.error ?? '?']) });
 
-  const section: Section = { id, kind: 'generate', title: `Generate: ${label}`, dirs: [dir], figures, charts: treeCharts(id, r), tables, notes };
+  const section: Section = { id, kind: 'generate', title: `Generate: ${label}`, dirs: [displayPath(dir)], figures, charts: treeCharts(id, r), tables, notes };
   return { section, treeSet: { id: `${id}-trees`, label, section: id, trees: r.entries, omitted: r.count - r.entries.length } };
 }

@@ -39,7 +39,7 @@ export interface Section {
   id: string;
   kind: RunKind;
   title: string;
-  /** The directories shown (absolute paths). */
+  /** The directories shown, relative to the current directory when below it. */
   dirs: string[];
   figures: Figure[];
   charts: Chart[];

@@ -1,6 +1,6 @@
 /** Small helpers the report's loaders share: reading optional JSON files, labels and number formats. */
 import { readFile } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { isAbsolute, relative, sep } from 'node:path';
 import { DataError } from '../errors.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Chart } from './types.js';
@@ -46,6 +46,12 @@ export function labelDirs(dirs: readonly string[]): string[] {
     if (!clash) break;
   }
   return labels.map((l) => l || '/');
+}
+
+/** A directory as the page names it: relative to the current directory when below it, else absolute. */
+export function displayPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? dir : rel;
 }
 
 export function pct(x: number | null | undefined, digits = 1): string {
