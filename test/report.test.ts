@@ -22,6 +22,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import ts from 'typescript';
 import { resolveConfig, type ConfigOverrides } from '../lib/config/index.js';
 import { loadProblems } from '../lib/data/problems.js';
 import { evaluate, type EvalRecord } from '../lib/eval/evaluate.js';
@@ -230,6 +231,22 @@ test('rstar evolve writes report.html after every round; rstar report writes the
   // --max-trees bounds what is embedded and says what was left out.
   const few = await rstar(['report', f.generate, '--out', join(f.dir, 'few.html'), '--max-trees', '2', '--json']);
   t.like(JSON.parse(few.stdout.trim().split('\n').pop()!).trees, { embedded: 2, omitted: 6 });
+});
+
+test('the page script type-checks as strict TypeScript against the DOM (it is plain JavaScript with JSDoc types)', (t) => {
+  const file = join(packageRoot, 'lib', 'report', 'client', 'report.js');
+  const program = ts.createProgram([file], {
+    allowJs: true,
+    checkJs: true,
+    noEmit: true,
+    strict: true,
+    skipLibCheck: true,
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'],
+    types: [],
+  });
+  const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  t.deepEqual(errors, []);
 });
 
 // ---------------------------------------------------------------- in the browser
