@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { assertInteger, invalidArgument } from '../errors.js';
+import { assertInteger, invalidArgument, RstarError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { detectRun } from './detect.js';
 import { loadEval } from './eval.js';
@@ -91,8 +91,12 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   const data = await buildReport(options);
   const out = resolve(options.out ?? defaultReportPath(options.dirs));
   const tmp = `${out}.tmp-${process.pid}`;
-  await writeFile(tmp, renderHtml(data), 'utf8');
-  await rename(tmp, out);
+  try {
+    await writeFile(tmp, renderHtml(data), 'utf8');
+    await rename(tmp, out);
+  } catch (err) {
+    throw new RstarError('IO', `Cannot write the report to ${out}: ${(err as Error).message}`, { cause: err });
+  }
   return {
     out,
     bytes: (await stat(out)).size,
