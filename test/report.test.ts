@@ -31,7 +31,7 @@ import { clusterEquivalent, isEquivalent } from '../lib/grade/index.js';
 import type { NodeRecord, TreeRecord } from '../lib/mcts/tree-record.js';
 import { packageRoot } from '../lib/paths.js';
 import { openSearchDeps } from '../lib/policy/deps.js';
-import { detectRun } from '../lib/report/index.js';
+import { buildReport, detectRun } from '../lib/report/index.js';
 import { labelDirs } from '../lib/report/util.js';
 import { createBootstrapPolicy } from '../lib/synth/index.js';
 import { testDir, testModel } from './helpers/models.js';
@@ -228,6 +228,16 @@ test('rstar evolve writes report.html after every round; rstar report writes the
   t.deepEqual(result.sections.map((s: { kind: string }) => s.kind), ['evolve', 'generate', 'eval']);
   t.is(result.sections[2].dirs.length, 3, 'every eval directory in one section');
   t.log(`report of 5 directories: ${(result.bytes / 1024).toFixed(0)} KB, ${result.trees.embedded} trees`);
+  // Failed problems: only those still without a tree count (a resumed run searched the others).
+  const failing = join(f.dir, 'failing');
+  await mkdir(failing);
+  for (const file of ['config.json', 'summary.json', 'trees.jsonl']) await copyFile(join(f.generate, file), join(failing, file));
+  const firstId = (JSON.parse((await readFile(join(f.generate, 'trees.jsonl'), 'utf8')).split('\n')[0]) as TreeRecord).id;
+  const failure = (id: string): string => JSON.stringify({ id, code: 'KV_CACHE_FULL', error: `no room for ${id}`, at: new Date().toISOString() });
+  await writeFile(join(failing, 'failures.jsonl'), `${[failure(firstId), failure('never-searched'), failure('never-searched')].join('\n')}\n`);
+  const data = await buildReport({ dirs: [failing] });
+  t.like(data.sections[0].figures.find((x) => x.label === 'search failures'), { value: '1' });
+  t.deepEqual(data.sections[0].tables.find((x) => x.title.startsWith('Search failures'))?.rows, [['never-searched', 'no room for never-searched']]);
   // --max-trees bounds what is embedded and says what was left out.
   const few = await rstar(['report', f.generate, '--out', join(f.dir, 'few.html'), '--max-trees', '2', '--json']);
   t.like(JSON.parse(few.stdout.trim().split('\n').pop()!).trees, { embedded: 2, omitted: 6 });

@@ -206,6 +206,9 @@ export async function loadGenerate(dir: string, id: string, label: string, maxTr
   const failures: Array<{ id?: string; error?: string }> = [];
   if (existsSync(join(dir, 'failures.jsonl'))) for await (const f of readJsonl<{ id?: string; error?: string }>(join(dir, 'failures.jsonl'))) failures.push(f);
   const r = await readTrees([join(dir, 'trees.jsonl')], maxTrees, summary?.problems.thisRun ?? 0);
+  // failures.jsonl keeps every failure; a problem searched later by a resumed run has its tree since.
+  const searched = new Set(r.rows.map((row) => row.id));
+  const failed = [...new Map(failures.filter((f) => f.id === undefined || !searched.has(f.id)).map((f) => [f.id, f])).values()];
   const notes: string[] = [];
   if (r.unreadable) notes.push(`trees.jsonl: ${r.unreadable}.`);
   if (!summary) notes.push('summary.json is missing (the run was interrupted before its end): figures come from trees.jsonl alone.');
@@ -219,7 +222,7 @@ export async function loadGenerate(dir: string, id: string, label: string, maxTr
     const s = summary.elapsedMs / 1000;
     figures.push({ label: 'throughput (last run)', value: `${num(r.lastTokens / s, 0)} tok/s`, hint: `${summary.problems.thisRun} problems in ${seconds(s)}: ${num((summary.problems.thisRun / s) * 60)} problems/min` });
   }
-  if (failures.length > 0) figures.push({ label: 'search failures', value: num(failures.length), hint: 'problems whose search failed (failures.jsonl); a rerun retries them' });
+  if (failed.length > 0) figures.push({ label: 'search failures', value: num(failed.length), hint: 'problems without a tree whose search failed (failures.jsonl); a rerun retries them' });
 
   const tables: Section['tables'] = [];
   const search = record?.config.search;
@@ -242,7 +245,7 @@ export async function loadGenerate(dir: string, id: string, label: string, maxTr
       ],
     });
   }
-  if (failures.length > 0) tables.push({ title: 'Search failures', columns: ['problem', 'error'], rows: failures.slice(0, 50).map((f) => [f.id ?? '?', f.error ?? '?']) });
+  if (failed.length > 0) tables.push({ title: 'Search failures (problems without a tree)', columns: ['problem', 'error'], rows: failed.slice(0, 50).map((f) => [f.id ?? '?', f.error ?? '?']) });
 
   const section: Section = { id, kind: 'generate', title: `Generate: ${label}`, dirs: [displayPath(dir)], figures, charts: treeCharts(id, r), tables, notes };
   return { section, treeSet: { id: `${id}-trees`, label, section: id, trees: r.entries, omitted: r.count - r.entries.length } };
