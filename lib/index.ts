@@ -20,3 +20,4 @@ export { prepareEmbeddedDefault, embeddedDefaultOverrides, builtinBootstrap, EMB
 export { evaluate, summarizeRecords, type EvalMethod, type EvalMetrics, type EvalRecord } from './eval/evaluate.js';
 export { runTrainStage, type TrainStageOptions, type TrainStageResult } from './train/stage.js';
 export { addTokens, type AddTokensResult } from './engine/model-files.js';
+export { writeReport, buildReport, detectRun, type ReportOptions, type ReportResult, type ReportData, type RunKind } from './report/index.js';

@@ -19,7 +19,7 @@
  * inputs or settings is refused with what differs.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RoundSettings, RstarConfig } from '../config/index.js';
 import { digestInputs, differingInputs, type RunInputs } from '../data/digest.js';
@@ -104,13 +104,13 @@ export interface EvolveResult {
   wallS: number;
 }
 
-interface StageRecord<T> {
+export interface StageRecord<T> {
   result: T;
   wallMs: number;
   at: string;
 }
 
-interface RoundState {
+export interface RoundState {
   search?: StageRecord<{ summaries: GenerateSummary[]; coverage: number; coverageByLevel: Record<string, LevelCounts> }>;
   data?: StageRecord<{ sft: number; pairs: number }>;
   sft?: StageRecord<{ out: string; evalLossAfter: number | null }>;
@@ -119,7 +119,7 @@ interface RoundState {
 }
 
 /** `state.json`: the one file that says what is done. */
-interface EvolveState {
+export interface EvolveState {
   version: 1;
   inputs: RunInputs;
   /** The settings that shape results (every section but `engine`, which only changes speed). */
@@ -298,6 +298,19 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
     return out;
   };
   const policyConfig = (): RstarConfig => ({ ...config, search: { ...config.search, promptStyle: 'policy' } });
+  // The run's report (report.html, lib/report) follows the rounds, so a long run can be watched in a
+  // browser: rewritten after a round when state.json is newer; failing to write it never stops the run.
+  const refreshReport = async (round: number): Promise<void> => {
+    const out = join(outDir, 'report.html');
+    try {
+      if (existsSync(out) && (await stat(out)).mtimeMs >= (await stat(statePath)).mtimeMs) return;
+      const { writeReport } = await import('../report/index.js');
+      await writeReport({ dirs: [outDir], out });
+      progress({ round, stage: 'eval', detail: `report: ${out}` });
+    } catch (err) {
+      progress({ round, stage: 'eval', detail: `report not written (${(err as Error).message}); the run goes on` });
+    }
+  };
 
   try {
     // The base model's greedy pass@1: the baseline every round is compared with.
@@ -462,6 +475,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
         }
       }
       await writeJsonAtomic(join(dir, 'result.json'), roundResult(k, rs));
+      await refreshReport(k);
     }
   } catch (err) {
     if (!(err instanceof Aborted)) throw err;
@@ -486,7 +500,8 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
   }
 }
 
-function roundResult(k: number, rs: RoundState): RoundResult {
+/** A round's outcome from its state (also what lib/report shows). */
+export function roundResult(k: number, rs: RoundState): RoundResult {
   const wallMs = [rs.search, rs.data, rs.sft, rs.ppm, rs.eval].reduce((a, s) => a + (s?.wallMs ?? 0), 0);
   const ev = rs.eval?.result ?? {};
   return {
