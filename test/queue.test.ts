@@ -250,3 +250,45 @@ test('a worker without the model refuses its jobs; they are recorded as failed, 
   t.deepEqual((await redis.client.keys(`${QUEUE_PREFIX}:search:*`)).filter((k) => /:[0-9a-f]{20}-[0-9a-f]{24}/.test(k)), [], 'jobs were left in the queue');
   await w2.kill('SIGTERM');
 });
+
+test('rstar evolve --queue: the search stage runs on a worker (the bootstrap program travels by name) and writes what a local run writes', async (t) => {
+  const dir = await mkdtemp(join(testDir, 'queue-evolve-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const redis = await startRedis(t, dir);
+  const base = await testModel('tiny-bytes-f32');
+  const data = join(dir, 'data');
+  const synth = new Proc(['data', 'synth', '--out', data, '--train', '6', '--test', '3', '--seed', '5'], 'synth');
+  t.is((await synth.exited).code, 0, synth.stderr);
+  const cfg = join(dir, 'config.json');
+  writeFileSync(cfg, JSON.stringify({
+    engine: { threads: 1, contextSize: 4096 },
+    search: { candidates: 3, maxStepTokens: 160, stepTimeoutMs: 10_000 },
+    train: { sft: { epochs: 1, lr: 1e-3, batch: 2, ctx: 1024, evalFraction: 0.25 }, ppm: { epochs: 1, lr: 1e-3, batch: 2, ctx: 1024, evalFraction: 0.25 }, threads: 1 },
+    evolve: { rounds: [{ rollouts: 2 }], eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: false } },
+  }));
+  const evolve = (out: string, extra: string[]): Proc =>
+    new Proc(['evolve', '--base', base, '--bootstrap-policy', 'synth', '--problems', join(data, 'train.jsonl'), '--eval-problems', join(data, 'test.jsonl'), '--out', out, '--config', cfg, '--concurrency', '2', '--json', ...extra], out);
+  const worker = new Proc(['worker', '--queue', redis.url, '--concurrency', '2', '--threads', '1', '--name', 'w1'], 'w1');
+  t.teardown(() => worker.kill('SIGKILL'));
+  await worker.waitFor(/taking jobs/);
+  const queued = evolve(join(dir, 'queued'), ['--queue', redis.url]);
+  const { code } = await queued.exited;
+  t.is(code, 0, queued.stderr.slice(-3000));
+  t.true(lastJson(queued.stdout).complete);
+  const search = join(dir, 'queued', 'round-1', 'search');
+  t.like(JSON.parse(readFileSync(join(search, 'summary.json'), 'utf8')), { complete: true, workers: { w1: 6 } });
+  t.regex(JSON.parse(readFileSync(join(search, 'config.json'), 'utf8')).run.runner, /^queue redis:\/\/127\.0\.0\.1:\d+\/0$/);
+  t.true(worker.lines().some((l) => l.includes('loaded policy program "synthetic-curriculum bootstrap')));
+  await worker.kill('SIGTERM');
+
+  const local = evolve(join(dir, 'local'), []);
+  t.is((await local.exited).code, 0, local.stderr.slice(-3000));
+  const trees = (root: string): unknown[] =>
+    readFileSync(join(root, 'round-1', 'search', 'trees.jsonl'), 'utf8').split('\n').filter((l) => l !== '').map((l) => {
+      const r = JSON.parse(l);
+      delete r.stats.wallMs; // timings differ; nothing else may
+      delete r.stats.execMs;
+      return r;
+    }).sort((a, b) => (a.id < b.id ? -1 : 1));
+  t.deepEqual(trees(join(dir, 'queued')), trees(join(dir, 'local')));
+});
