@@ -21,7 +21,11 @@ export interface QueueAddress {
   tls: boolean;
 }
 
-/** Reads `--queue`: the URL, with `RSTAR_REDIS_PASSWORD` when the URL has no password. */
+/**
+ * Reads `--queue`: the URL, with `RSTAR_REDIS_PASSWORD` when the URL has no password.
+ *
+ * @example parseQueueUrl('redis://:pw@10.0.0.5:6380/2'); // { host: '10.0.0.5', port: 6380, db: 2, password: 'pw', tls: false }
+ */
 export function parseQueueUrl(url: string, env: NodeJS.ProcessEnv = process.env): QueueAddress {
   const expected = 'redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (or rediss:// for TLS)';
   let u: URL;
@@ -47,7 +51,11 @@ export function parseQueueUrl(url: string, env: NodeJS.ProcessEnv = process.env)
   };
 }
 
-/** The address in words, password masked: `redis://:***@10.0.0.5:6379/0`. */
+/**
+ * The address in words, password masked.
+ *
+ * @example describeAddress(parseQueueUrl('redis://:pw@10.0.0.5')); // 'redis://:***@10.0.0.5:6379/0'
+ */
 export function describeAddress(a: QueueAddress): string {
   const host = a.host.includes(':') ? `[${a.host}]` : a.host;
   const auth = a.password !== undefined ? `${a.username ?? ''}:***@` : a.username !== undefined ? `${a.username}@` : '';
@@ -96,14 +104,15 @@ export interface RedisInfo {
  */
 export async function checkRedis(a: QueueAddress, timeoutMs = 5_000): Promise<RedisInfo> {
   const client = new Redis({ ...redisOptions(a), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  client.on('error', () => undefined); // reported through the awaited calls below
+  let cause: Error | null = null; // the socket's or server's error: connect() itself only says the connection closed
+  client.on('error', (err: Error) => (cause ??= err));
   const where = describeAddress(a);
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
     client.disconnect();
-    const message = (err as Error).message;
+    const message = (cause ?? (err as Error)).message;
     if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(message)) {
       throw new RstarError('IO', `Redis at ${where} refused the credentials (${message}): give the password in the URL (redis://:PASSWORD@HOST:PORT/DB) or in RSTAR_REDIS_PASSWORD`);
     }

@@ -75,7 +75,11 @@ export interface ProblemRunner {
   runTask<S extends TaskSettings, R, P extends TaskProblem>(task: ProblemTask<S, R>, settings: S, problems: readonly P[], options: RunTaskOptions<P, R>): Promise<DriveResult>;
 }
 
-/** True for a runner (as opposed to search dependencies): stages accept either. */
+/**
+ * True for a runner (as opposed to search dependencies): stages accept either.
+ *
+ * @example const runner = isProblemRunner(x) ? x : localRunner(x, concurrency);
+ */
 export function isProblemRunner(value: SearchDeps | ProblemRunner): value is ProblemRunner {
   return typeof (value as ProblemRunner).runTask === 'function';
 }
@@ -103,7 +107,11 @@ export function localRunner(deps: SearchDeps, concurrency: number): ProblemRunne
   };
 }
 
-/** Search dependencies or a runner, as stages take them: the runner they describe. */
+/**
+ * Search dependencies or a runner, as stages take them: the runner they describe.
+ *
+ * @example await runnerOf(depsOrRunner, options.concurrency).runTask(treeTask, settings, pending, { key, onResult, onError });
+ */
 export function runnerOf(depsOrRunner: SearchDeps | ProblemRunner, concurrency: number): ProblemRunner {
   return isProblemRunner(depsOrRunner) ? depsOrRunner : localRunner(depsOrRunner, concurrency);
 }

@@ -17,7 +17,11 @@ import type { ProblemTask, TaskSettings } from './index.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const tasks = new Map<string, ProblemTask<any, unknown>>([[treeTask.name, treeTask]]);
 
-/** The built-in task called `name`, or undefined. */
+/**
+ * The built-in task called `name`, or undefined.
+ *
+ * @example const record = await taskByName('generate.tree')!.run(problem, { search, prompts }, session.deps);
+ */
 export function taskByName(name: string): ProblemTask<TaskSettings, unknown> | undefined {
   return tasks.get(name);
 }
