@@ -154,8 +154,12 @@ test('two workers and a coordinator, a worker killed mid-search and then the coo
   await Promise.all([a.waitFor(/taking jobs/), b.waitFor(/taking jobs/)]);
   const first = start(generate, 'coordinator');
 
-  // Worker A dies in the middle of its second search.
-  const [, inFlight] = await a.waitFor(/problem (\S+) started/, { nth: 2 });
+  // Worker A dies in the middle of its second search (its model loaded, the search running).
+  const coordinatorDone = first.exited.then(() => {
+    throw new Error(`the coordinator ended before worker A started a second search:\n${a.stderr}`);
+  });
+  coordinatorDone.catch(() => undefined); // once A has been killed, the coordinator's end is no error
+  const [, inFlight] = await Promise.race([a.waitFor(/problem (\S+) started/, { nth: 2 }), coordinatorDone]);
   await a.kill('SIGKILL');
   t.false(a.lines().some((l) => l.includes(`problem ${inFlight} done`)), 'A finished the search it was killed in');
 
@@ -164,7 +168,10 @@ test('two workers and a coordinator, a worker killed mid-search and then the coo
   await first.kill('SIGKILL');
   const journaledFirst = ids(join(out, 'trees.jsonl'));
   t.true(journaledFirst.length >= 3 && journaledFirst.length < n, `first coordinator journaled ${journaledFirst.length}`);
-  await b.waitFor(/problem \S+ done/, { from: b.lines().length });
+  // Results arrive while no coordinator listens (B finishes another search, unless nothing is left).
+  const seen = b.lines().length;
+  const runLeft = async (): Promise<number> => (await redis.client.llen(`${QUEUE_PREFIX}:search:wait`)) + (await redis.client.llen(`${QUEUE_PREFIX}:search:active`));
+  while (!b.lines().slice(seen).some((l) => / done in /.test(l)) && (await runLeft()) > 0) await new Promise((ok) => setTimeout(ok, 200));
 
   // A second copy of a journaled result, as a worker killed after posting it would send: ignored.
   const record = JSON.parse(readFileSync(join(out, 'trees.jsonl'), 'utf8').split('\n')[0]);
@@ -188,7 +195,7 @@ test('two workers and a coordinator, a worker killed mid-search and then the coo
   t.is(new Set(trees.map((r) => r.id)).size, n);
   t.false(existsSync(join(out, 'failures.jsonl')) && readFileSync(join(out, 'failures.jsonl'), 'utf8') !== '', 'a problem failed');
   // The search A was killed in went back to the queue after the stall time and was run by B.
-  await b.waitFor(new RegExp(`problem ${inFlight} started \\(run \\S+, start 2/3\\)`));
+  t.true(b.lines().some((l) => l.includes(`problem ${inFlight} started (run `) && l.endsWith('start 2/3)')), b.stderr);
   t.true(trees.every((r) => r.stats.expansions >= 1 && r.stats.generatedTokens > 0));
   t.deepEqual(await redis.client.keys(`${QUEUE_PREFIX}:${resultsQueueName(runKey)}:*`), [], 'the run left its results queue behind');
   t.log(`first coordinator journaled ${journaledFirst.length}, the restarted one ${summary.problems.thisRun} (by worker: ${JSON.stringify(summary.workers)}); ${inFlight} was retried by wB`);
