@@ -16,7 +16,7 @@ workers=()
 cleanup() { kill "${workers[@]}" "$redis_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 url="redis://127.0.0.1:$port/0"
-until grep -q 'Ready to accept' "$work/redis.log"; do sleep 0.1; done
+until grep -qs 'Ready to accept' "$work/redis.log"; do sleep 0.1; done
 echo '{"search":{"maxStepTokens":256}}' >"$work/search.json"
 search=(--policy "$model" --problems gsm8k --limit "$n" --rollouts 2 --candidates 4 --config "$work/search.json" --quiet --json)
 
