@@ -10,7 +10,11 @@ export { openSearchDeps, defaultGrader, type SearchSession } from './policy/deps
 export { searchProblem } from './mcts/search.js';
 export { searchProblems } from './mcts/driver.js';
 export { runGenerate, type GenerateOptions, type GenerateSummary } from './generate/run.js';
-export { searchIntoJournal } from './generate/search.js';
+export { searchIntoJournal, treeTask } from './generate/search.js';
+export { localRunner, runnerOf, isProblemRunner, type ProblemRunner, type ProblemTask, type TaskProblem, type TaskSettings, type RunTaskOptions } from './runner/index.js';
+export { QueueRunner, type QueueRunnerOptions, type QueueModels, type QueueStatus } from './queue/coordinator.js';
+export { runQueueWorker, type QueueWorkerOptions, type QueueWorkerSummary } from './queue/worker.js';
+export { parseQueueUrl, checkRedis, describeAddress, type QueueAddress } from './queue/connection.js';
 export { deriveTrainingData } from './generate/derive.js';
 export { fileDigest, digestInputs, differingInputs, type FileDigest } from './data/digest.js';
 export * from './train/index.js';

@@ -5,7 +5,8 @@
  * Per round k (settings: `evolve.rounds[k-1]`, saved in `round-k/settings.json`):
  *   search   MCTS over the training problems (lib/generate) with the bootstrap policy (round 1) or
  *            policy-(k-1), PPM-augmented with ppm-(k-1) when the round says so; then, when configured
- *            (round 4), passes over the still-unsolved problems with new seeds (`search-extra-p/`)
+ *            (round 4), passes over the still-unsolved problems with new seeds (`search-extra-p/`);
+ *            here, or on queue workers (`searchRunner`)
  *   data     SFT rows and PPM pairs derived from every tree of the round (`data/`), SFT grouped by problem
  *   sft      the BASE model fine-tuned on the round's SFT rows → `policy.gguf` (policy-k)
  *   ppm      a PPM initialised from policy-k, trained on the round's pairs → `ppm.gguf` (PPM-k)
@@ -33,6 +34,7 @@ import { runGenerate, type GenerateSummary } from '../generate/run.js';
 import type { StepPolicy } from '../mcts/types.js';
 import type { TreeRecord } from '../mcts/tree-record.js';
 import { openSearchDeps, type SearchSession } from '../policy/deps.js';
+import type { ProblemRunner } from '../runner/index.js';
 import { runTrainStage, trainMetadata, TRAIN_METADATA_KEY, type TrainStageResult } from '../train/stage.js';
 
 /** Round 1's policy: a stronger model (a GGUF, prompted few-shot) or a program. */
@@ -56,6 +58,12 @@ export interface EvolveOptions {
   lastRound?: number;
   /** Once aborted, the current stage stops at its next safe point and the run returns, resumable. */
   signal?: AbortSignal;
+  /**
+   * Where the search stage's problems run: by default in this process (its models loaded here); given
+   * this, on the runner it returns for the stage's models (`QueueRunner`: queue workers, lib/queue).
+   * Evaluation still runs here.
+   */
+  searchRunner?: (models: { policy: string | { program: string }; ppm: string | null }) => ProblemRunner;
   onProgress?: (p: EvolveProgress) => void;
 }
 
@@ -348,13 +356,17 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
         const ppmPath = r.usePpm ? (previous?.ppm?.result.out ?? null) : null;
         if (r.usePpm && !ppmPath) progress({ round: k, stage: 'search', detail: 'no PPM from the previous round (it had no pairs): terminal-guided search' });
         const policyPath = r.policy === 'previous' ? previous?.sft?.result.out : options.bootstrap.kind === 'model' ? options.bootstrap.path : undefined;
-        const session = await openSearchDeps({
-          ...(r.policy === 'bootstrap' && options.bootstrap.kind === 'program' ? { policy: options.bootstrap.create() } : { policyPath }),
-          ppmPath: ppmPath ?? undefined,
-          config: searchConfig,
-          concurrency: options.concurrency,
-          log: null,
-        });
+        const program = r.policy === 'bootstrap' && options.bootstrap.kind === 'program' ? options.bootstrap : null;
+        const runner = options.searchRunner && (program || policyPath) ? options.searchRunner({ policy: program ? { program: program.name } : policyPath!, ppm: ppmPath }) : null;
+        const session = runner
+          ? null
+          : await openSearchDeps({
+              ...(program ? { policy: program.create() } : { policyPath }),
+              ppmPath: ppmPath ?? undefined,
+              config: searchConfig,
+              concurrency: options.concurrency,
+              log: null,
+            });
         try {
           await stage<NonNullable<RoundState['search']>['result']>(
             (rec) => (rs.search = rec),
@@ -372,7 +384,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
                     signal: options.signal,
                     onProgress: (p) => progress({ round: k, stage: 'search', detail: `${label} ${p.done}/${p.total} problems, ${p.solvedThisRun} solved this run`, done: p.done, total: p.total, etaMs: p.etaMs }),
                   },
-                  session.deps,
+                  runner ?? session!.deps,
                 );
                 summaries.push(summary);
                 if (!summary.complete) throw summary.interrupted ? new Aborted() : new RstarError('INCOMPLETE', `round ${k}: ${summary.problems.failed} problems could not be searched (see ${join(dir, outName, 'failures.jsonl')}); run the same command again to retry them`);
@@ -394,7 +406,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
             },
           );
         } finally {
-          await session.dispose();
+          await session?.dispose();
         }
       }
 

@@ -13,6 +13,9 @@
  * the others and appends them, then rebuilds the derived files from all of trees.jsonl. A resumed run
  * must use the same search and prompt settings and the same model files (compared by SHA-256) as the
  * trees already written; otherwise it is refused with what differs.
+ *
+ * The searches run in this process on search dependencies, or on queue workers through a runner
+ * (lib/runner, lib/queue); the files are the same either way.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -22,6 +25,7 @@ import { writeJsonAtomic } from '../data/jsonl.js';
 import { loadProblems } from '../data/problems.js';
 import { DataError, assertInteger, invalidArgument } from '../errors.js';
 import type { SearchDeps } from '../mcts/types.js';
+import { isProblemRunner, type ProblemRunner } from '../runner/index.js';
 import { deriveTrainingData } from './derive.js';
 import { searchIntoJournal, type GenerateProblem } from './search.js';
 import type { TreeTotals } from './summary.js';
@@ -33,7 +37,7 @@ export interface GenerateOptions {
   problems: string | readonly GenerateProblem[];
   outDir: string;
   config: RstarConfig;
-  /** Problems searched at once. */
+  /** Problems searched at once (in this process; queue workers have their own). */
   concurrency: number;
   /** Use only the first `limit` problems. */
   limit?: number;
@@ -59,6 +63,8 @@ export interface GenerateProgress {
   solvedThisRun: number;
   /** Problems whose search failed in this run. */
   failedThisRun: number;
+  /** Problems of this run by the queue worker that searched them (empty for a local run). */
+  byWorker: Record<string, number>;
   elapsedMs: number;
   /** Estimated time left, from this run's pace; null before the first problem finishes. */
   etaMs: number | null;
@@ -79,6 +85,8 @@ export interface GenerateSummary {
   elapsedMs: number;
   /** Bytes of a partial tree line cut off at start (an interrupted write). */
   recoveredBytes: number;
+  /** Trees of this run by the queue worker that searched them (empty for a local run). */
+  workers: Record<string, number>;
 }
 
 /** What config.json holds. */
@@ -122,7 +130,8 @@ async function checkResumable(configPath: string, config: RstarConfig, inputs: R
 
 /**
  * Runs (or resumes) a generation into `options.outDir` and returns its summary. A problem whose search
- * fails is recorded in failures.jsonl and the run goes on (lib/mcts/driver.ts).
+ * fails is recorded in failures.jsonl and the run goes on (lib/mcts/driver.ts). The searches run on
+ * `deps` in this process, or on a runner's workers (`QueueRunner`, lib/queue).
  *
  * @example
  * const session = await openSearchDeps({ policyPath: 'slm.gguf', config, concurrency: 32 });
@@ -131,7 +140,7 @@ async function checkResumable(configPath: string, config: RstarConfig, inputs: R
  *   session.deps,
  * );
  */
-export async function runGenerate(options: GenerateOptions, deps: SearchDeps): Promise<GenerateSummary> {
+export async function runGenerate(options: GenerateOptions, depsOrRunner: SearchDeps | ProblemRunner): Promise<GenerateSummary> {
   const started = Date.now();
   assertInteger(options.concurrency, 'concurrency', 1, 100_000);
   if (options.limit !== undefined) assertInteger(options.limit, 'limit', 1);
@@ -159,6 +168,7 @@ export async function runGenerate(options: GenerateOptions, deps: SearchDeps): P
       problems: typeof options.problems === 'string' ? resolve(options.problems) : null,
       limit: options.limit ?? null,
       concurrency: options.concurrency,
+      ...(isProblemRunner(depsOrRunner) ? { runner: depsOrRunner.description } : {}),
       ...options.runInfo,
     },
   };
@@ -167,6 +177,7 @@ export async function runGenerate(options: GenerateOptions, deps: SearchDeps): P
   let thisRun = 0;
   let solvedThisRun = 0;
   let failedThisRun = 0;
+  const byWorker: Record<string, number> = {};
   let doneBefore = 0;
   let pending = 0;
   const report = (): void => {
@@ -178,6 +189,7 @@ export async function runGenerate(options: GenerateOptions, deps: SearchDeps): P
       thisRun,
       solvedThisRun,
       failedThisRun,
+      byWorker,
       elapsedMs,
       etaMs: finished === 0 ? null : (elapsedMs / finished) * (pending - finished),
     });
@@ -195,14 +207,15 @@ export async function runGenerate(options: GenerateOptions, deps: SearchDeps): P
         pending = counts.pending;
         report();
       },
-      onProblem: ({ solved, failed }) => {
+      onProblem: ({ solved, failed, worker }) => {
+        if (worker !== null && !failed) byWorker[worker] = (byWorker[worker] ?? 0) + 1;
         if (failed) failedThisRun += 1;
         else thisRun += 1;
         if (solved) solvedThisRun += 1;
         report();
       },
     },
-    deps,
+    depsOrRunner,
   );
 
   const derived = await deriveTrainingData([treesPath], outDir, config, seen);
@@ -217,6 +230,7 @@ export async function runGenerate(options: GenerateOptions, deps: SearchDeps): P
     pairs: derived.pairs,
     elapsedMs: Date.now() - started,
     recoveredBytes: searched.recoveredBytes,
+    workers: byWorker,
   };
   await writeJsonAtomic(join(outDir, 'summary.json'), summary);
   return summary;

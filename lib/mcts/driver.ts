@@ -13,6 +13,9 @@
  * problems failing in a row with no success between them (a broken model, a dead engine); the last
  * error is then rethrown after the problems in flight finish. An aborted signal stops new problems
  * from starting, without an error. Failing user code is never an error at all (it is a result).
+ *
+ * `driveProblems` is that loop for any per-problem work (lib/runner runs a stage's task with it);
+ * `searchProblems` is the loop with one MCTS search per problem.
  */
 import type { RstarConfig } from '../config/index.js';
 import { assertInteger } from '../errors.js';
@@ -52,11 +55,33 @@ export type ProblemSource<P extends SearchProblem = SearchProblem> = Iterable<P>
  * @example
  * await searchProblems(problems, config, { policy, executor, grader }, { concurrency: 16, onTree: write });
  */
-export async function searchProblems<P extends SearchProblem>(
+export function searchProblems<P extends SearchProblem>(
   source: ProblemSource<P>,
   config: Pick<RstarConfig, 'search' | 'prompts'>,
   deps: SearchDeps,
   options: DriveOptions,
+): Promise<DriveResult> {
+  return driveProblems(source, (problem) => new ProblemSearch(problem, config, deps).run(), { ...options, onResult: options.onTree });
+}
+
+/** `DriveOptions` for any per-problem work: `onResult` receives what `work` returned. */
+export interface DriveWorkOptions<P extends SearchProblem, R> extends Omit<DriveOptions, 'onTree' | 'onError' | 'onStart'> {
+  onResult?: (result: R, index: number, problem: P) => void | Promise<void>;
+  onError?: (error: unknown, problem: P, index: number) => void | Promise<void>;
+  onStart?: (problem: P, index: number) => void;
+}
+
+/**
+ * Runs `work` on the problems of `source` with `concurrency` of them in flight, under the failure
+ * policy above.
+ *
+ * @example
+ * await driveProblems(problems, (p) => searchProblem(p, config, deps), { concurrency: 8, onResult: (tree) => save(tree) });
+ */
+export async function driveProblems<P extends SearchProblem, R>(
+  source: ProblemSource<P>,
+  work: (problem: P, index: number) => Promise<R>,
+  options: DriveWorkOptions<P, R>,
 ): Promise<DriveResult> {
   assertInteger(options.concurrency, 'concurrency', 1, 100_000);
   const maxConsecutive = assertInteger(options.maxConsecutiveFailures ?? 8, 'maxConsecutiveFailures', 1);
@@ -92,8 +117,8 @@ export async function searchProblems<P extends SearchProblem>(
       const { problem, index } = item;
       try {
         options.onStart?.(problem, index);
-        const tree = await new ProblemSearch(problem, config, deps).run();
-        await options.onTree?.(tree, index, problem);
+        const result = await work(problem, index);
+        await options.onResult?.(result, index, problem);
         completed += 1;
         consecutiveFailures = 0;
       } catch (error) {

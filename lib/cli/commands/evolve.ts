@@ -2,7 +2,9 @@
  * `rstar evolve`: self-evolution (lib/evolve/run.ts). With no model flags it runs the embedded
  * default (lib/evolve/default.ts: a synthetic curriculum, a fresh tiny base model and the bootstrap
  * program), which is what `npm run evolve` does. Re-running the same command resumes; the first
- * Ctrl-C stops at the next safe point (a rerun continues from there), a second one quits.
+ * Ctrl-C stops at the next safe point (a rerun continues from there), a second one quits. With
+ * `--queue URL` each round's search stage runs on `rstar worker` processes (lib/queue); training and
+ * evaluation run here.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -14,8 +16,9 @@ import { BUILTIN_BOOTSTRAP, builtinBootstrap, prepareEmbeddedDefault, embeddedDe
 import { runEvolve, type EvolveOptions, type EvolveResult, type RoundResult } from '../../evolve/run.js';
 import { configFromArgs, engineOptions, type EngineArgs } from '../config-flags.js';
 import { formatDuration, printJsonLine, Progress } from '../output.js';
+import { describeQueueStatus, queueOptions, queueRunnerFactory, type QueueArgs } from '../queue-flags.js';
 
-export interface EvolveArgs extends EngineArgs {
+export interface EvolveArgs extends EngineArgs, QueueArgs {
   out: string;
   base?: string;
   bootstrapPolicy?: string;
@@ -114,8 +117,12 @@ export async function runEvolveCommand(args: EvolveArgs): Promise<EvolveResult> 
       throw invalidArgument(`an integer between 1 and ${config.evolve.rounds.length}`, '--rounds', args.rounds);
     }
   }
-  const controller = new AbortController();
   let lastStage = '';
+  let lastDetail = '';
+  const queue = await queueRunnerFactory(args, (line) => progress.update(line, true), (s) => {
+    if (lastStage.endsWith(':search')) progress.update(`${lastDetail} | queue: ${describeQueueStatus(s)}`);
+  });
+  const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);
     controller.abort();
@@ -130,10 +137,12 @@ export async function runEvolveCommand(args: EvolveArgs): Promise<EvolveResult> 
       lastRound: args.rounds,
       limit: { train: args.limit, eval: args.evalLimit },
       signal: controller.signal,
+      ...(queue ? { searchRunner: queue.runner } : {}),
       onProgress: (p) => {
         const eta = p.etaMs === null || p.etaMs === undefined ? '' : `, ETA ${formatDuration(p.etaMs / 1000)}`;
         const stage = `${p.round}:${p.stage}`;
-        progress.update(`${p.round === 0 ? 'base model' : `round ${p.round}`} ${p.stage}: ${p.detail}${eta}`, stage !== lastStage);
+        lastDetail = `${p.round === 0 ? 'base model' : `round ${p.round}`} ${p.stage}: ${p.detail}${eta}`;
+        progress.update(lastDetail, stage !== lastStage);
         lastStage = stage;
       },
     });
@@ -154,7 +163,7 @@ export const evolveCommand: CommandModule<object, EvolveArgs> = {
   describe: 'self-evolution: rounds of MCTS, policy SFT and PPM training, evaluated on held-out problems (resumable)',
   builder: (y) =>
     engineOptions(
-      y
+      queueOptions(y, 'each round\'s search stage (training and evaluation stay here)')
         .option('out', { type: 'string', default: 'rstar-evolve', describe: 'run directory (state.json, round-k/, base-eval/); reused to resume' })
         .option('base', { type: 'string', describe: 'base model GGUF every round fine-tunes (omit for the embedded default)' })
         .option('bootstrap-policy', { type: 'string', describe: `round-1 policy: a GGUF (a stronger model, prompted few-shot), or "${BUILTIN_BOOTSTRAP}" (the program that solves the synthetic curriculum: rstar data synth)` })
@@ -169,7 +178,8 @@ export const evolveCommand: CommandModule<object, EvolveArgs> = {
         .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' }),
     )
       .example('$0 evolve', 'the embedded default: a synthetic curriculum, a fresh tiny model, four rounds (npm run evolve)')
-      .example('$0 evolve --base qwen2.5-math-1.5b-f16.gguf --bootstrap-policy qwen2.5-math-7b-q8_0.gguf --problems train.jsonl --eval-problems math500 --gpu-layers -1', 'your own models') as never,
+      .example('$0 evolve --base qwen2.5-math-1.5b-f16.gguf --bootstrap-policy qwen2.5-math-7b-q8_0.gguf --problems train.jsonl --eval-problems math500 --gpu-layers -1', 'your own models')
+      .example('$0 evolve --out /shared/evolve --queue redis://10.0.0.5:6379/0', 'searches on `rstar worker` machines that see /shared (or have --models-dir /shared/evolve)') as never,
   handler: async (args: ArgumentsCamelCase<EvolveArgs>) => {
     await runEvolveCommand(args);
   },
