@@ -68,7 +68,7 @@ async function timeOurs(ctx: TreeContext, prompt: number[], k: number, t: number
   const seconds = (performance.now() - t0) / 1000;
   const after = ctx.stats();
   if (gens.some((g) => g.tokens.length !== t)) throw new RstarError('DECODE', 'a benchmark child stopped early');
-  // Each child decodes the prefix's last token again plus its first T-1 samples.
+  // Each child decodes its first T-1 samples (its first token is sampled from the prefix's logits).
   const decoded = after.tokensDecoded - before.tokensDecoded;
   return { seconds, prefixDecoded: decoded - k * (t - 1), steps: after.decodeSteps - before.decodeSteps };
 }
