@@ -136,6 +136,8 @@ export interface EnginePolicy {
   scorer: PpmScorer | null;
   /** The loaded PPM, null without one. */
   ppm: EnginePpm | null;
+  /** The policy's context (statistics and step probes: `rstar bench search`). */
+  context: TreeContext;
   models: { policy: LoadedModelReport; ppm: LoadedModelReport | null };
   dispose(): Promise<void>;
 }
@@ -211,6 +213,7 @@ export async function createEnginePolicy(options: EnginePolicyOptions): Promise<
       policy,
       scorer: loadedPpm ? loadedPpm.scorer() : null,
       ppm: loadedPpm,
+      context: ctx,
       models: { policy: report(policyModel, ctx), ppm: loadedPpm ? report(loadedPpm.model, loadedPpm.context) : null },
       async dispose() {
         await policyModel.dispose();
