@@ -49,6 +49,8 @@ export interface SearchBenchOptions {
   candidates: number;
   maxStepTokens: number;
   threads: number;
+  /** KV cells of the policy's context (0: the configuration's default, 2048 per problem in flight). */
+  ctxSize?: number;
   /** Where the default model is kept and the generate output is written (removed afterwards). */
   cacheDir?: string;
   /** Skip the llama-batched-bench anchor (then peak_tps and utilisation are null). */
@@ -76,6 +78,7 @@ export interface SearchBenchResult {
   rollouts: number;
   candidates: number;
   threads: number;
+  context_size: number;
   search_s: number;
   problems_per_hour: number;
   /** Tokens the policy generated (sampled) per second of the search's wall time. */
@@ -258,7 +261,7 @@ export async function benchSearch(o: SearchBenchOptions): Promise<SearchBenchRes
   const modelPrepS = (performance.now() - prepStart) / 1000;
 
   const overrides: ConfigOverrides = {
-    engine: { threads: o.threads },
+    engine: { threads: o.threads, ...(o.ctxSize ? { contextSize: o.ctxSize } : {}) },
     search: { rollouts: o.rollouts, candidates: o.candidates, maxStepTokens: o.maxStepTokens },
   } as ConfigOverrides;
   const config: RstarConfig = resolveConfigFrom(defaultConfig, overrides);
@@ -281,6 +284,7 @@ export async function benchSearch(o: SearchBenchOptions): Promise<SearchBenchRes
   };
   let solved = 0;
   let trees = 0;
+  const contextSize = ctx.contextSize;
   const load0 = loadavg()[0];
   try {
     const pool = await session.pool.start();
@@ -351,6 +355,7 @@ export async function benchSearch(o: SearchBenchOptions): Promise<SearchBenchRes
     rollouts: o.rollouts,
     candidates: o.candidates,
     threads: o.threads,
+    context_size: contextSize,
     search_s: round(searchS, 2),
     problems_per_hour: round((trees / searchS) * 3600, 1),
     search_tps: round(searchTps, 1),

@@ -15,6 +15,7 @@ interface BenchSearchArgs {
   candidates: number;
   maxStepTokens: number;
   threads: number;
+  ctxSize?: number;
   cacheDir?: string;
   anchor: boolean;
   json: boolean;
@@ -38,6 +39,7 @@ export async function runBenchSearch(args: BenchSearchArgs): Promise<SearchBench
     candidates: args.candidates,
     maxStepTokens: args.maxStepTokens,
     threads: args.threads,
+    ctxSize: args.ctxSize,
     cacheDir: args.cacheDir,
     noAnchor: !args.anchor,
     onProgress: (l) => process.stderr.write(`bench search: ${l}\n`),
@@ -47,7 +49,7 @@ export async function runBenchSearch(args: BenchSearchArgs): Promise<SearchBench
   const s = r.breakdown_share;
   const lines = [
     `model ${r.model}${r.model_trained_here ? ` (trained here in ${r.model_prep_s} s)` : ''}`,
-    `${r.trees} problems (${r.solved} solved), ${r.concurrency} in flight, ${r.rollouts} rollouts x ${r.candidates} candidates, ${r.threads} threads: ${r.search_s} s`,
+    `${r.trees} problems (${r.solved} solved), ${r.concurrency} in flight, ${r.rollouts} rollouts x ${r.candidates} candidates, ${r.threads} threads, ${r.context_size} KV cells: ${r.search_s} s`,
     `problems/hour                 ${r.problems_per_hour}`,
     `search tokens/s               ${r.search_tps}`,
     `llama-batched-bench S_TG      ${r.peak_tps ?? 'not run'} t/s at batch ${r.anchor?.npl[0] ?? '-'} (the search's row-weighted mean); ${r.peak_tps_at_max_batch ?? '-'} at ${r.anchor?.npl[r.anchor.npl.length - 1] ?? '-'} (its largest)`,
@@ -75,6 +77,7 @@ export const benchSearchCommand: CommandModule<object, BenchSearchArgs> = {
       .option('candidates', { type: 'number', default: 8, describe: 'candidate steps per expansion' })
       .option('max-step-tokens', { type: 'number', default: 256, describe: 'most tokens per step (a random-weight model runs every step to this)' })
       .option('threads', { type: 'number', default: availableParallelism(), describe: 'CPU threads for decoding (the anchor uses the same)' })
+      .option('ctx-size', { type: 'number', describe: 'KV cells of the policy context (default: the configuration\'s, 2048 per problem in flight)' })
       .option('cache-dir', { type: 'string', describe: 'where the default model is kept (default: <tmpdir>/rstar-bench)' })
       .option('anchor', { type: 'boolean', default: true, describe: 'run llama-batched-bench at the batch sizes reached (--no-anchor skips it)' })
       .option('json', { type: 'boolean', default: false, describe: 'last stdout line: one JSON object (problems_per_hour, search_tps, peak_tps, utilisation, breakdown, ...)' })
