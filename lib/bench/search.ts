@@ -51,6 +51,8 @@ export interface SearchBenchOptions {
   threads: number;
   /** KV cells of the policy's context (0: the configuration's default, 2048 per problem in flight). */
   ctxSize?: number;
+  /** `engine.idleCacheCells` (-1 or absent: the default, a quarter of the context). */
+  idleCacheCells?: number;
   /** Where the default model is kept and the generate output is written (removed afterwards). */
   cacheDir?: string;
   /** Skip the llama-batched-bench anchor (then peak_tps and utilisation are null). */
@@ -108,11 +110,11 @@ export interface SearchBenchResult {
 }
 
 /** Bumped whenever the default policy's recipe changes, so a cached file is never stale. */
-const DEFAULT_POLICY_VERSION = 1;
-/** Rows of the default policy's SFT: enough for the step format (a fraction of the recipe's 4,800). */
-const DEFAULT_POLICY_ROWS = 1600;
+const DEFAULT_POLICY_VERSION = 2;
+/** Rows of the default policy's SFT: the recipe's (a shorter schedule writes the format greedily but rambles at temperature 1). */
+const DEFAULT_POLICY_ROWS = additionRecipe.sftRows;
 
-/** The benchmark's default policy: trained once (about a minute on 2 cores) and cached. */
+/** The benchmark's default policy: trained once (about a minute on 2 idle cores, several under load) and cached. */
 export async function benchPolicy(cacheDir: string, threads: number, log: (line: string) => void): Promise<{ path: string; trained: boolean }> {
   const path = join(cacheDir, `bench-policy-v${DEFAULT_POLICY_VERSION}.gguf`);
   if (existsSync(path)) return { path, trained: false };
@@ -134,6 +136,9 @@ export async function benchPolicy(cacheDir: string, threads: number, log: (line:
       hyper: additionRecipe.sft,
       threads,
       checkpointDir: null,
+      onProgress: (pr) => {
+        if (pr.phase === 'train' && (pr.step % 20 === 0 || pr.step === pr.totalSteps)) log(`training: step ${pr.step}/${pr.totalSteps}, loss ${pr.loss.toFixed(3)}, ${pr.tokensPerSecond.toFixed(0)} tok/s`);
+      },
     });
     renameSync(out, path);
     return { path, trained: true };
@@ -261,7 +266,7 @@ export async function benchSearch(o: SearchBenchOptions): Promise<SearchBenchRes
   const modelPrepS = (performance.now() - prepStart) / 1000;
 
   const overrides: ConfigOverrides = {
-    engine: { threads: o.threads, ...(o.ctxSize ? { contextSize: o.ctxSize } : {}) },
+    engine: { threads: o.threads, ...(o.ctxSize ? { contextSize: o.ctxSize } : {}), ...(o.idleCacheCells !== undefined ? { idleCacheCells: o.idleCacheCells } : {}) },
     search: { rollouts: o.rollouts, candidates: o.candidates, maxStepTokens: o.maxStepTokens },
   } as ConfigOverrides;
   const config: RstarConfig = resolveConfigFrom(defaultConfig, overrides);

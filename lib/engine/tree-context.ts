@@ -377,11 +377,15 @@ export class TreeContext {
   private readonly ticketWaiters: Ticket[] = [];
   private readonly Sampler: new (p: { temperature: number; topK: number; topP: number; seed: number }) => NativeSampler;
 
-  private constructor(model: Model, native: NativeContext) {
+  /** Cells idle cache entries may hold before the least recently used are released (see TreeContextOptions). */
+  private readonly idleCacheCells: number;
+
+  private constructor(model: Model, native: NativeContext, idleCacheCells: number | undefined) {
     this.model = model;
     this.native = native;
     const info = native.info();
     this.contextSize = info.contextSize;
+    this.idleCacheCells = idleCacheCells ?? Math.floor(info.contextSize / 4);
     this.batchSize = info.batchSize;
     this.threads = info.threads;
     this.cells = new CellLedger(info.contextSize);
@@ -398,6 +402,8 @@ export class TreeContext {
     if (!['auto', 'on', 'off'].includes(flashAttention)) throw invalidArgument('auto, on or off', 'flashAttention', flashAttention);
     const kvType = options.kvType ?? 'f16';
     if (!['f16', 'f32', 'q8_0'].includes(kvType)) throw invalidArgument('f16, f32 or q8_0', 'kvType', kvType);
+    const idleCacheCells = options.idleCacheCells;
+    if (idleCacheCells !== undefined && idleCacheCells !== Infinity) assertInteger(idleCacheCells, 'idleCacheCells', 0);
     const native = new (loadBinding().Context)();
     const callSite = new Error();
     try {
@@ -405,7 +411,7 @@ export class TreeContext {
     } catch (err) {
       throw fromNative(err, callSite);
     }
-    return new TreeContext(model, native);
+    return new TreeContext(model, native, options.idleCacheCells);
   }
 
   /** @internal */
@@ -955,8 +961,18 @@ export class TreeContext {
     }
   }
 
+  /**
+   * Keeps idle cache entries within `idleCacheCells`, least recently used out first. Checked only
+   * when the cells in use exceed the budget at all, so a context with room costs one comparison.
+   */
+  private trimIdleCache(): void {
+    if (this.contextSize - this.cells.free <= this.idleCacheCells) return;
+    while (this.reclaimableCells() > this.idleCacheCells && this.evict(1) > 0);
+  }
+
   /** The next step's rows, or null when no request can take a KV cell now. */
   private plan(): StepPlan | null {
+    this.trimIdleCache();
     if (!this.pressure) {
       // The normal path: the step is what continuous batching wants, and the cells hold it, if
       // need be after evicting idle cache entries (least recently used first).

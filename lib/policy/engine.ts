@@ -104,8 +104,14 @@ export class EnginePpm {
   }
 }
 
-export function contextOptions(engine: EngineConfig, contextSize: number): { contextSize: number; threads: number; batchSize: number; kvType: EngineConfig['kvType'] } {
-  return { contextSize, threads: engine.threads > 0 ? engine.threads : availableParallelism(), batchSize: engine.batchSize, kvType: engine.kvType };
+export function contextOptions(engine: EngineConfig, contextSize: number): { contextSize: number; threads: number; batchSize: number; kvType: EngineConfig['kvType']; idleCacheCells?: number } {
+  return {
+    contextSize,
+    threads: engine.threads > 0 ? engine.threads : availableParallelism(),
+    batchSize: engine.batchSize,
+    kvType: engine.kvType,
+    ...(engine.idleCacheCells >= 0 ? { idleCacheCells: engine.idleCacheCells } : {}),
+  };
 }
 
 export interface EnginePolicyOptions {

@@ -16,6 +16,7 @@ interface BenchSearchArgs {
   maxStepTokens: number;
   threads: number;
   ctxSize?: number;
+  idleCacheCells?: number;
   cacheDir?: string;
   anchor: boolean;
   json: boolean;
@@ -40,6 +41,7 @@ export async function runBenchSearch(args: BenchSearchArgs): Promise<SearchBench
     maxStepTokens: args.maxStepTokens,
     threads: args.threads,
     ctxSize: args.ctxSize,
+    idleCacheCells: args.idleCacheCells,
     cacheDir: args.cacheDir,
     noAnchor: !args.anchor,
     onProgress: (l) => process.stderr.write(`bench search: ${l}\n`),
@@ -78,6 +80,7 @@ export const benchSearchCommand: CommandModule<object, BenchSearchArgs> = {
       .option('max-step-tokens', { type: 'number', default: 256, describe: 'most tokens per step (a random-weight model runs every step to this)' })
       .option('threads', { type: 'number', default: availableParallelism(), describe: 'CPU threads for decoding (the anchor uses the same)' })
       .option('ctx-size', { type: 'number', describe: 'KV cells of the policy context (default: the configuration\'s, 2048 per problem in flight)' })
+      .option('idle-cache-cells', { type: 'number', describe: 'engine.idleCacheCells: KV cells idle prefix-cache entries may keep (default: a quarter of the context; 0 suits tiny models)' })
       .option('cache-dir', { type: 'string', describe: 'where the default model is kept (default: <tmpdir>/rstar-bench)' })
       .option('anchor', { type: 'boolean', default: true, describe: 'run llama-batched-bench at the batch sizes reached (--no-anchor skips it)' })
       .option('json', { type: 'boolean', default: false, describe: 'last stdout line: one JSON object (problems_per_hour, search_tps, peak_tps, utilisation, breakdown, ...)' })
