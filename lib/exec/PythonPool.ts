@@ -20,8 +20,9 @@
  *   - files: the whole file system read-only, a private size-limited tmpfs holding a throwaway working
  *     directory per run (removed afterwards), /root and /home hidden (only the interpreter's own
  *     directories are bound back), RLIMIT_FSIZE;
- *   - processes: a PID namespace per run with its own /proc: the program sees only its own processes
- *     and the namespace's init (another uid, immune to signals from inside), and can signal nothing else;
+ *   - processes: a PID namespace per pool slot with its own /proc, emptied before every run (lib/exec/
+ *     zygote.py, "nest"): the program sees only its own processes and the namespace's init (another
+ *     uid, immune to signals from inside), and can signal nothing else;
  *   - the pool itself: workers are invisible to programs; one that dies anyway is replaced (its
  *     programs die with it) and the run retried; every wait has a deadline;
  *   - privileges: an unprivileged uid with no capabilities (as root) or a user namespace without
