@@ -457,7 +457,7 @@ def recv_fds(sock, maxfds=4):
 
 
 class NestProgram:
-    __slots__ = ("pid", "pidfd", "res_w", "token")
+    __slots__ = ("pid", "pidfd", "res_w", "token", "watched")
 
 
 def nest_report_exit(prog, status):
@@ -527,7 +527,7 @@ def nest_fork_program(sock_fd, cmd, fds):
     for fd in (job_r, out_w, err_w):
         os.close(fd)
     prog = NestProgram()
-    prog.pid, prog.res_w, prog.token = pid, res_w, cmd["token"]
+    prog.pid, prog.res_w, prog.token, prog.watched = pid, res_w, cmd["token"], False
     prog.pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else -1
     return prog
 
@@ -556,27 +556,42 @@ def nest_main(sock):
     prog = None
     poller = select.poll()
     poller.register(sock_fd, select.POLLIN)
+
+    def unwatch():
+        if prog is not None and prog.watched:
+            poller.unregister(prog.pidfd)
+            prog.watched = False
+
     while True:
-        for fd, _ in poller.poll():
-            if prog is not None and fd == prog.pidfd:
-                poller.unregister(fd)
-                pid, status = os.waitpid(prog.pid, os.WNOHANG)
-                if pid:
-                    nest_report_exit(prog, status)
+        # Without a pidfd (Python < 3.9) a running program's exit is noticed by polling every 2 ms.
+        polling = prog is not None and prog.pidfd < 0 and prog.res_w >= 0
+        events = poller.poll(2 if polling else None)
+        if polling:
+            pid, status = os.waitpid(prog.pid, os.WNOHANG)
+            if pid:
+                nest_report_exit(prog, status)
+        for fd, _ in events:
+            if prog is not None and prog.watched and fd == prog.pidfd:
+                unwatch()
+                pid, status = os.waitpid(prog.pid, 0)  # readable pidfd: it has exited
+                nest_report_exit(prog, status)
             elif fd == sock_fd:
                 msg, fds = recv_fds(sock)
                 if not msg:
                     os._exit(0)  # the zygote is gone
                 cmd = json.loads(msg)
                 if cmd["op"] == "clean":
-                    if prog is not None and prog.pidfd >= 0 and prog.res_w >= 0:
-                        poller.unregister(prog.pidfd)
+                    unwatch()
                     nest_clean(prog, cmd.get("workdir"))
                     prog = None
                 elif cmd["op"] == "prefork":
+                    unwatch()
                     prog = nest_fork_program(sock_fd, cmd, fds)
                     if prog.pidfd >= 0:
                         poller.register(prog.pidfd, select.POLLIN)
+                        prog.watched = True
+                # The other events of this poll may name fds closed (and reused) since: poll again.
+                break
 
 
 # --- the server ----------------------------------------------------------------------------------
