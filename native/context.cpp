@@ -2,6 +2,7 @@
 
 #include "sampler.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -187,7 +188,11 @@ class StepWorker : public PromiseWorker {
         }
         for (const Row & r : rows) b.logits[r.index] = 1;
         llama_set_embeddings(ctx, embed);
+        using clock = std::chrono::steady_clock;
+        const auto t0 = clock::now();
         const int rc = llama_decode(ctx, b);
+        const auto t1 = clock::now();
+        decode_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
         if (embed) llama_set_embeddings(ctx, false);
         if (rc == 1) throw Failure("KV_CACHE_FULL", "no free KV cells for a batch of " + std::to_string(n) + " tokens (context of " + std::to_string(llama_n_ctx(ctx)) + " cells); release sequences or use a larger contextSize");
         if (rc == 2) throw Failure("ABORTED", "the decode was aborted");
@@ -248,6 +253,9 @@ class StepWorker : public PromiseWorker {
             }
         }
         piece_offsets[m] = (int32_t) pieces.size();
+        // Everything after the decode (reading logits and embeddings, sampling, pieces): the
+        // benchmarks' "sampling" share of a step.
+        sample_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();
     }
 
     void Finally() override {
@@ -269,6 +277,8 @@ class StepWorker : public PromiseWorker {
         std::memcpy(off.Data(), piece_offsets.data(), (m + 1) * sizeof(int32_t));
         o.Set("pieces", Napi::Buffer<char>::Copy(env, pieces.data(), pieces.size()));
         o.Set("pieceOffsets", off);
+        o.Set("decodeMs", decode_ms);
+        o.Set("sampleMs", sample_ms);
         if (embed) {
             Napi::Float32Array sc = Napi::Float32Array::New(env, m);
             std::memcpy(sc.Data(), out_scores.data(), m * sizeof(float));
@@ -288,10 +298,15 @@ class StepWorker : public PromiseWorker {
     std::vector<float> out_logprobs, out_scores, out_logits;
     std::string pieces;
     std::vector<int32_t> piece_offsets;
+    double decode_ms = 0, sample_ms = 0;
 };
 
 // step(tokens: Int32Array, seqs: Int32Array, outRows: Int32Array, samplers: (Sampler|null)[],
-//      {embed, logits}) -> Promise<{tokens, logprobs, pieces, pieceOffsets, scores?, logits?}>
+//      {embed, logits}) -> Promise<{tokens, logprobs, pieces, pieceOffsets, decodeMs, sampleMs,
+//      scores?, logits?}>
+// A token index may appear several times in outRows (not on embed steps): its logits are then
+// sampled once per entry, each with its own sampler, which is how an expansion draws the first
+// token of every child from the parent's last decode instead of decoding that token once per child.
 // Positions are not passed: each sequence continues at its own pos_max + 1, the only position
 // llama.cpp accepts, so a caller cannot get it wrong. Everything llama.cpp would assert on
 // (batch larger than n_batch, sequence ids >= 256, tokens outside the vocabulary) is checked here.
@@ -341,7 +356,8 @@ Napi::Value Context::Step(const Napi::CallbackInfo & info) {
         std::vector<bool> row_used(n, false);
         for (size_t j = 0; j < out_rows.ElementLength(); ++j) {
             const int32_t r = out_rows[j];
-            if (r < 0 || (size_t) r >= n || row_used[r]) throw_js(env, "INVALID_ARGUMENT", "outRows must be distinct token indices of this step");
+            if (r < 0 || (size_t) r >= n) throw_js(env, "INVALID_ARGUMENT", "outRows must be token indices of this step");
+            if (row_used[r] && (embed || w->want_logits)) throw_js(env, "INVALID_ARGUMENT", "outRows must be distinct on scoring and logits steps");
             row_used[r] = true;
             Napi::Value sv = samplers.Get((uint32_t) j);
             Sampler * sp = nullptr;

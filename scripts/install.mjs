@@ -158,6 +158,17 @@ function stageAddon(llamaChanged) {
   }
   log('building the addon with node-gyp');
   run(process.execPath, [nodeGyp, 'build', `--jobs=${jobs}`]);
+  // Read by lib/native/binding.ts: a GPU build is probed in a child process before it is trusted.
+  // What the addon links is what stage 2 built (its stamp), whatever RSTAR_GPU says now.
+  let defines = cmakeDefines();
+  try {
+    defines = JSON.parse(readFileSync(join(llamaBuildDir, 'rstar-build.json'), 'utf8')).defines ?? defines;
+  } catch {
+    // no stamp: a build dir from before stamps, built with the current switches
+  }
+  const built = defines.GGML_CUDA === 'ON' ? 'cuda' : defines.GGML_VULKAN === 'ON' ? 'vulkan' : 'off';
+  const record = { gpu: built, commit: LLAMA_COMMIT, cmake: defines, builtAt: new Date().toISOString() };
+  writeFileSync(join(root, 'build', 'Release', 'rstar-build.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** Stage 4: the TypeScript. */

@@ -68,7 +68,7 @@ async function timeOurs(ctx: TreeContext, prompt: number[], k: number, t: number
   const seconds = (performance.now() - t0) / 1000;
   const after = ctx.stats();
   if (gens.some((g) => g.tokens.length !== t)) throw new RstarError('DECODE', 'a benchmark child stopped early');
-  // Each child decodes the prefix's last token again plus its first T-1 samples.
+  // Each child decodes its first T-1 samples (its first token is sampled from the prefix's logits).
   const decoded = after.tokensDecoded - before.tokensDecoded;
   return { seconds, prefixDecoded: decoded - k * (t - 1), steps: after.decodeSteps - before.decodeSteps };
 }
@@ -94,9 +94,35 @@ async function timeNaive(ctx: TreeContext, prompt: number[], k: number, t: numbe
 
 /** Runs llama-batched-bench and returns its `S t/s` for the (P, T, K) row. */
 export async function runLlamaBatchedBench(model: string, p: number, t: number, k: number, threads: number, ctxSize: number): Promise<number> {
+  const out = await llamaBatchedBenchOutput(model, ['-c', String(ctxSize), '-npp', String(p), '-ntg', String(t), '-npl', String(k)], threads);
+  // |    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |
+  for (const line of out.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim()).filter(Boolean);
+    if (cells.length >= 10 && cells[0] === String(p) && cells[1] === String(t) && cells[2] === String(k)) return Number(cells[9]);
+  }
+  throw new RstarError('NATIVE', `could not find the result row in llama-batched-bench's output:\n${out}`);
+}
+
+/**
+ * llama-batched-bench (`-pps -kvu`) at several batch sizes; per batch size its S_TG (generation
+ * tokens per second, the prompt's time left out) and S (the whole tree per second).
+ */
+export async function runLlamaBatchedBenchRows(model: string, p: number, t: number, batches: readonly number[], threads: number): Promise<Map<number, { tgTps: number; tps: number }>> {
+  const ctxSize = Math.ceil((p + Math.max(...batches) * t + 64) / 256) * 256;
+  const out = await llamaBatchedBenchOutput(model, ['-c', String(ctxSize), '-npp', String(p), '-ntg', String(t), '-npl', batches.join(',')], threads);
+  const rows = new Map<number, { tgTps: number; tps: number }>();
+  for (const line of out.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim()).filter(Boolean);
+    if (cells.length >= 10 && cells[0] === String(p) && cells[1] === String(t)) rows.set(Number(cells[2]), { tgTps: Number(cells[7]), tps: Number(cells[9]) });
+  }
+  if (batches.some((b) => !rows.has(b))) throw new RstarError('NATIVE', `could not find every result row in llama-batched-bench's output:\n${out}`);
+  return rows;
+}
+
+async function llamaBatchedBenchOutput(model: string, shape: string[], threads: number): Promise<string> {
   const bin = llamaTool('llama-batched-bench');
   if (!existsSync(bin)) throw new RstarError('NATIVE_NOT_BUILT', `${bin} is missing: run \`npm install\` (it builds llama.cpp's tools with the library)`);
-  const args = ['-m', model, '-c', String(ctxSize), '-b', '2048', '-ub', '512', '-npp', String(p), '-ntg', String(t), '-npl', String(k), '-pps', '-kvu', '-t', String(threads), '-tb', String(threads)];
+  const args = ['-m', model, '-b', '2048', '-ub', '512', ...shape, '-pps', '-kvu', '-t', String(threads), '-tb', String(threads)];
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -106,12 +132,7 @@ export async function runLlamaBatchedBench(model: string, p: number, t: number, 
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new RstarError('NATIVE', `llama-batched-bench exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))));
   });
-  // |    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |
-  for (const line of out.split('\n')) {
-    const cells = line.split('|').map((c) => c.trim()).filter(Boolean);
-    if (cells.length >= 10 && cells[0] === String(p) && cells[1] === String(t) && cells[2] === String(k)) return Number(cells[9]);
-  }
-  throw new RstarError('NATIVE', `could not find the result row in llama-batched-bench's output:\n${out}`);
+  return out;
 }
 
 export async function benchEngine(o: EngineBenchOptions): Promise<EngineBenchResult> {

@@ -12,7 +12,10 @@
  * - The prefix cache behind `expand` and `score`: finished sequences stay alive as cache entries,
  *   so expanding a node finds the longest cached prefix of its tokens (usually its own parent's
  *   sequence, or itself) and decodes only what is new. Entries are evicted least recently used when
- *   sequence ids or KV cells run out.
+ *   sequence ids or KV cells run out. The prefix's last token is decoded once, in the base
+ *   sequence, and every child's first token is sampled from that one row of logits (one sampler
+ *   per child), so a child starts with its own first token instead of decoding the parent's last
+ *   token again: n - 1 tokens and cells fewer per expansion of n.
  * - Admission to the KV cells: a ledger mirrors which cells every sequence holds (llama.cpp's API has
  *   no count of used cells), so a step is fitted to the free cells before it is decoded. While the
  *   cells suffice nothing else happens. When they do not, the context is "under pressure" until the
@@ -57,7 +60,25 @@ const MAX_SEQUENCES = 256; // llama.cpp's compile-time LLAMA_MAX_SEQ
  */
 const ADMISSION_HORIZON_TOKENS = 256;
 
-type JobMode = 'feed' | 'generate' | 'score' | 'logits';
+type JobMode = 'feed' | 'generate' | 'score' | 'logits' | 'fanout';
+
+/** A first token sampled from a parent's logits, handed to the child that continues from it. */
+interface FirstToken {
+  sampler: NativeSampler;
+  token: number;
+  logprob: number;
+  piece: Buffer;
+}
+
+/**
+ * Hooks called around every decode step (benchmarks); with none set the engine checks one field
+ * per step. Called on the event loop, so keep them cheap.
+ */
+export interface StepProbe {
+  stepStart(): void;
+  /** `outputs`: sampled rows in the step (the batch size the search reached); timings in ms. */
+  stepEnd(step: { tokens: number; outputs: number; decodeMs: number; sampleMs: number }): void;
+}
 
 interface Job {
   seq: Sequence;
@@ -68,6 +89,8 @@ interface Job {
   /** The sequence position of feed[0] (where a job that has produced nothing yet can restart). */
   start: number;
   sampler: NativeSampler | null;
+  /** 'fanout': the samplers of the children, each drawing one first token from the last row. */
+  samplers?: NativeSampler[];
   gen?: GenerationState;
   /** Arrival order: older work goes first when cells are short. */
   order: number;
@@ -137,6 +160,17 @@ export interface TreeContextStats {
   rollbacks: number;
   /** Sequences longer than the context that `score` scored on their last `contextSize` tokens. */
   truncatedScores: number;
+  /** Children whose first token was sampled from the parent's logits (not decoded again per child). */
+  firstTokensFromParent: number;
+  /** Milliseconds in llama_decode, and in sampling after it, summed over steps (decode thread). */
+  decodeMs: number;
+  sampleMs: number;
+  /** Milliseconds from handing a step to the addon until its result was back on the event loop. */
+  stepMs: number;
+  /** Sum over steps of the squared number of sampled rows: Σrows² / tokensSampled is the row-weighted mean batch. */
+  sampledRowsSquared: number;
+  /** Most sampled rows in one step. */
+  maxSampledRows: number;
 }
 
 /**
@@ -327,7 +361,11 @@ export class TreeContext {
   private disposed = false;
   private clock = 0;
   private readonly disposeHooks: Array<() => void> = [];
-  private readonly counters = { decodeSteps: 0, tokensDecoded: 0, tokensSampled: 0, evictions: 0, pressureSteps: 0, generationsEndedEarly: 0, rollbacks: 0, truncatedScores: 0 };
+  private readonly counters = {
+    decodeSteps: 0, tokensDecoded: 0, tokensSampled: 0, evictions: 0, pressureSteps: 0, generationsEndedEarly: 0, rollbacks: 0, truncatedScores: 0,
+    firstTokensFromParent: 0, decodeMs: 0, sampleMs: 0, stepMs: 0, sampledRowsSquared: 0, maxSampledRows: 0,
+  };
+  private probe: StepProbe | null = null;
   private readonly cells: CellLedger;
   /** Jobs ever queued: each job's arrival order. */
   private arrivals = 0;
@@ -339,11 +377,15 @@ export class TreeContext {
   private readonly ticketWaiters: Ticket[] = [];
   private readonly Sampler: new (p: { temperature: number; topK: number; topP: number; seed: number }) => NativeSampler;
 
-  private constructor(model: Model, native: NativeContext) {
+  /** Cells idle cache entries may hold before the least recently used are released (see TreeContextOptions). */
+  private readonly idleCacheCells: number;
+
+  private constructor(model: Model, native: NativeContext, idleCacheCells: number | undefined) {
     this.model = model;
     this.native = native;
     const info = native.info();
     this.contextSize = info.contextSize;
+    this.idleCacheCells = idleCacheCells ?? Math.floor(info.contextSize / 4);
     this.batchSize = info.batchSize;
     this.threads = info.threads;
     this.cells = new CellLedger(info.contextSize);
@@ -360,6 +402,8 @@ export class TreeContext {
     if (!['auto', 'on', 'off'].includes(flashAttention)) throw invalidArgument('auto, on or off', 'flashAttention', flashAttention);
     const kvType = options.kvType ?? 'f16';
     if (!['f16', 'f32', 'q8_0'].includes(kvType)) throw invalidArgument('f16, f32 or q8_0', 'kvType', kvType);
+    const idleCacheCells = options.idleCacheCells;
+    if (idleCacheCells !== undefined && idleCacheCells !== Infinity) assertInteger(idleCacheCells, 'idleCacheCells', 0);
     const native = new (loadBinding().Context)();
     const callSite = new Error();
     try {
@@ -367,7 +411,7 @@ export class TreeContext {
     } catch (err) {
       throw fromNative(err, callSite);
     }
-    return new TreeContext(model, native);
+    return new TreeContext(model, native, options.idleCacheCells);
   }
 
   /** @internal */
@@ -383,6 +427,11 @@ export class TreeContext {
     let cached = 0;
     for (const s of this.live) if (s.cached) cached++;
     return { ...this.counters, liveSequences: this.live.size, cachedSequences: cached, freeCells: this.cells.free };
+  }
+
+  /** Sets (or clears, with null) the hooks called around every decode step. */
+  setStepProbe(probe: StepProbe | null): void {
+    this.probe = probe;
   }
 
   /** Bytes of the serialised KV state: grows with the cells in use (shared cells count once). */
@@ -440,20 +489,35 @@ export class TreeContext {
     }) as Promise<void>;
   }
 
-  /** @internal */
-  generate(seq: Sequence, options: SamplingOptions, seedOffset = 0, ticket: Ticket | null = null): Promise<Generation> {
+  /**
+   * @internal With `first`, the generation starts from a token already sampled from this
+   * sequence's logits (its sequence holds every token in the KV): nothing is decoded again.
+   */
+  generate(seq: Sequence, options: SamplingOptions, seedOffset = 0, ticket: Ticket | null = null, first: FirstToken | null = null): Promise<Generation> {
     this.checkSeq(seq);
     const { params, state } = resolveSampling(options, this.model, seedOffset);
     if (seq.tokens.length === 0) return Promise.reject(invalidArgument('a sequence with at least one token', 'sequence', 'an empty sequence'));
     return this.enqueue(seq, 'generate', (s) => {
-      this.rewindForOutput(s);
+      if (!first) this.rewindForOutput(s);
       const job: Pick<Job, 'feed' | 'sampler' | 'gen'> = {
-        feed: s.tokens.slice(s.kvLength),
-        sampler: new this.Sampler(params),
+        // With a first token the feed is replaced by advanceGeneration right after the job is queued.
+        feed: first ? [first.token] : s.tokens.slice(s.kvLength),
+        sampler: first ? first.sampler : new this.Sampler(params),
         gen: { ...state, tokens: [], text: Buffer.alloc(0), logprob: 0 },
       };
       return job;
-    }, ticket, ticket !== null) as Promise<Generation>;
+    }, ticket, ticket !== null, first ? (job) => {
+      this.counters.firstTokensFromParent++;
+      this.advanceGeneration(job, first.token, first.logprob, first.piece);
+    } : undefined) as Promise<Generation>;
+  }
+
+  /** @internal Decodes the rest of `seq` and samples one token per sampler from its last logits. */
+  private fanOut(seq: Sequence, samplers: NativeSampler[], ticket: Ticket | null): Promise<FirstToken[]> {
+    return this.enqueue(seq, 'fanout', (s) => {
+      this.rewindForOutput(s);
+      return { feed: s.tokens.slice(s.kvLength), sampler: null, samplers };
+    }, ticket) as Promise<FirstToken[]>;
   }
 
   /** @internal */
@@ -507,21 +571,25 @@ export class TreeContext {
     // prefix's last token and up to ADMISSION_HORIZON_TOKENS - 1 more (up to the context's end).
     const ids = { left: n > 1 ? n + 1 : 1 };
     await this.reserveIds(ids.left);
-    const perChild = Math.min(maxTokens, ADMISSION_HORIZON_TOKENS, this.contextSize - tokens.length + 1);
+    // Each child decodes at most maxTokens - 1 of its own tokens (its first comes from the prefix's
+    // logits, its last is never decoded); the prefix's last token is decoded once, in the base.
+    const perChild = Math.min(maxTokens, ADMISSION_HORIZON_TOKENS, this.contextSize - tokens.length + 1) - 1;
     let ticket: Ticket | null = null;
     let base: Sequence | null = null;
     let children: Sequence[] = [];
     try {
-      ticket = await this.admitRequest(tokens.length - 1 + n * perChild, tokens.length);
+      ticket = await this.admitRequest(tokens.length + n * perChild, tokens.length);
       base = await this.acquire(tokens, tokens.length - 1, ids);
-      ticket.reserve = Math.min(ticket.reserve, tokens.length - 1 - base.kvLength + n * perChild); // the cached part costs no cell
+      ticket.reserve = Math.min(ticket.reserve, tokens.length - base.kvLength + n * perChild); // the cached part costs no cell
       children = [base];
-      await this.enqueue(base, 'feed', (s) => ({ feed: s.tokens.slice(s.kvLength, s.tokens.length - 1), sampler: null }), ticket);
-      if (n > 1) children = await this.forkForExpansion(base, n, ids);
+      const admitted = ticket;
+      if (n === 1) return [await this.generate(base, sampling, 0, admitted)];
+      const samplers = Array.from({ length: n }, (_, i) => new this.Sampler(resolveSampling(sampling, this.model, i).params));
+      const firsts = await this.fanOut(base, samplers, ticket);
+      children = await this.forkForExpansion(base, n, ids);
       // Each child's pin goes when its own generation ends, so a finished child is an ordinary
       // cache entry (evictable when cells are short) while its siblings still generate.
-      const admitted = ticket;
-      return await Promise.all(children.map((c, i) => this.generate(c, sampling, i, admitted)));
+      return await Promise.all(children.map((c, i) => this.generate(c, sampling, i, admitted, firsts[i])));
     } finally {
       await this.runOp(() => {
         for (const c of children) if (c.pins > 0) this.unpin(c);
@@ -821,13 +889,20 @@ export class TreeContext {
     });
   }
 
-  private enqueue(seq: Sequence, mode: JobMode, setup: (s: Sequence) => Pick<Job, 'feed' | 'sampler' | 'gen'>, ticket: Ticket | null = null, unpinWhenDone = false): Promise<unknown> {
+  private enqueue(
+    seq: Sequence,
+    mode: JobMode,
+    setup: (s: Sequence) => Pick<Job, 'feed' | 'sampler' | 'gen' | 'samplers'>,
+    ticket: Ticket | null = null,
+    unpinWhenDone = false,
+    queued?: (job: Job) => void,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.ops.push({ cancel: reject, run: () => {
         try {
           if (seq.released) throw new DisposedError(`Sequence ${seq.id}`);
           if (seq.busy) throw new InvalidArgumentError(`sequence ${seq.id} already has a request in flight`);
-          const { feed, sampler, gen } = setup(seq);
+          const { feed, sampler, gen, samplers } = setup(seq);
           if (feed.length === 0) {
             resolve(undefined);
             return;
@@ -835,7 +910,9 @@ export class TreeContext {
           seq.busy = true;
           // On the normal path every job may take cells at once, and so may the jobs of an admitted
           // request; under pressure any other job queues for them.
-          this.jobs.push({ seq, mode, feed, pos: 0, start: seq.kvLength, sampler, gen, order: ++this.arrivals, admitted: ticket !== null || !this.pressure, parked: false, ticket, unpinWhenDone, resolve, reject });
+          const job: Job = { seq, mode, feed, pos: 0, start: seq.kvLength, sampler, samplers, gen, order: ++this.arrivals, admitted: ticket !== null || !this.pressure, parked: false, ticket, unpinWhenDone, resolve, reject };
+          this.jobs.push(job);
+          queued?.(job);
         } catch (err) {
           reject(err instanceof RstarError ? err : fromNative(err));
         }
@@ -884,8 +961,18 @@ export class TreeContext {
     }
   }
 
+  /**
+   * Keeps idle cache entries within `idleCacheCells`, least recently used out first. Checked only
+   * when the cells in use exceed the budget at all, so a context with room costs one comparison.
+   */
+  private trimIdleCache(): void {
+    if (this.contextSize - this.cells.free <= this.idleCacheCells) return;
+    while (this.reclaimableCells() > this.idleCacheCells && this.evict(1) > 0);
+  }
+
   /** The next step's rows, or null when no request can take a KV cell now. */
   private plan(): StepPlan | null {
+    this.trimIdleCache();
     if (!this.pressure) {
       // The normal path: the step is what continuous batching wants, and the cells hold it, if
       // need be after evicting idle cache entries (least recently used first).
@@ -1156,7 +1243,14 @@ export class TreeContext {
         seqs[k] = job.seq.id;
         k++;
       }
-      if (output) {
+      if (output && job.mode === 'fanout') {
+        // One logits row, one sample per child: the row index repeats, each with its sampler.
+        for (const sampler of job.samplers!) {
+          outRows.push(k - 1);
+          samplers.push(sampler);
+          outputs.push(job);
+        }
+      } else if (output) {
         outRows.push(k - 1);
         samplers.push(job.sampler);
         outputs.push(job);
@@ -1164,9 +1258,13 @@ export class TreeContext {
       }
     }
     let result: NativeStepResult;
+    const probe = this.probe;
+    const started = performance.now();
+    probe?.stepStart();
     try {
       result = await this.native.step(tokens, seqs, Int32Array.from(outRows), samplers, { embed, logits: wantLogits });
     } catch (err) {
+      probe?.stepEnd({ tokens: n, outputs: 0, decodeMs: 0, sampleMs: 0 });
       const e = fromNative(err);
       if (e.code === 'KV_CACHE_FULL' && !this.disposed) {
         // The ledger counted these cells free and llama.cpp disagrees: never expected, but the
@@ -1181,6 +1279,14 @@ export class TreeContext {
       return;
     }
     if (this.disposed) return;
+    const c = this.counters;
+    c.stepMs += performance.now() - started;
+    c.decodeMs += result.decodeMs;
+    c.sampleMs += result.sampleMs;
+    const sampled = embed ? 0 : samplers.length;
+    c.sampledRowsSquared += sampled * sampled;
+    if (sampled > c.maxSampledRows) c.maxSampledRows = sampled;
+    probe?.stepEnd({ tokens: n, outputs: sampled, decodeMs: result.decodeMs, sampleMs: result.sampleMs });
     this.counters.decodeSteps++;
     this.counters.tokensDecoded += n;
     for (const { job, take } of rows) {
@@ -1189,8 +1295,18 @@ export class TreeContext {
       if (job.ticket) job.ticket.reserve = Math.max(0, job.ticket.reserve - take);
     }
     const nVocab = this.model.info.nVocab;
-    outputs.forEach((job, j) => {
+    // A fan-out job's rows are consecutive: its children's first tokens, collected, then handed over.
+    const firsts = new Map<Job, FirstToken[]>();
+    for (let j = 0; j < outputs.length; j++) {
+      const job = outputs[j];
+      const piece = (): Buffer => result.pieces.subarray(result.pieceOffsets[j], result.pieceOffsets[j + 1]);
       switch (job.mode) {
+        case 'fanout': {
+          let list = firsts.get(job);
+          if (!list) firsts.set(job, (list = []));
+          list.push({ sampler: samplers[j]!, token: result.tokens[j], logprob: result.logprobs[j], piece: Buffer.from(piece()) });
+          break;
+        }
         case 'score':
           this.finish(job, result.scores![j]);
           break;
@@ -1198,12 +1314,13 @@ export class TreeContext {
           this.finish(job, result.logits!.slice(j * nVocab, (j + 1) * nVocab));
           break;
         case 'generate':
-          this.advanceGeneration(job, result.tokens[j], result.logprobs[j], result.pieces.subarray(result.pieceOffsets[j], result.pieceOffsets[j + 1]));
+          this.advanceGeneration(job, result.tokens[j], result.logprobs[j], piece());
           break;
         default:
           break;
       }
-    });
+    }
+    for (const [job, list] of firsts) this.finish(job, list);
     for (const job of [...this.jobs]) if (job.mode === 'feed' && job.pos === job.feed.length) this.finish(job, undefined);
   }
 

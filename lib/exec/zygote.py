@@ -15,10 +15,15 @@ module moves fd 1 away at start, so a stray print cannot corrupt the protocol.
 
 Process tree, per slot (namespaces layer):
   zygote (warm; private mount, network and IPC namespaces)
-    `- init, PID 1 of a fresh PID namespace per program; reaps, reports the program's wait status
-         `- program, PID 2: the standby child, forked and sandboxed before its job arrives
-Killing the init (SIGKILL from the zygote, which is outside the namespace) makes the kernel kill
-everything in the namespace: the program and whatever it started.
+    `- nest, PID 1 of the slot's PID namespace, forked once (again after a kill); warm like the zygote;
+       reaps, reports each program's wait status, and between two programs kills every process in
+       the namespace (kill(-1)) and reaps them, so the next program starts in an empty namespace
+         `- program: the standby child, forked by the nest (one fork per program) with its own mount
+            and IPC namespaces and /dev/shm, sandboxed before its job arrives
+A program that runs out of time or output is killed with the whole namespace: SIGKILL to the nest
+(from the zygote, outside the namespace) makes the kernel kill everything in it; the next program
+gets a new nest. Programs of one slot therefore share a PID namespace one after another, never at
+the same time: each starts after everything its predecessor left was killed and reaped.
 
 Isolation layers (the threat model is in lib/exec/README.md; summary):
   'namespaces' (Linux, as root or with unprivileged user namespaces):
@@ -45,6 +50,7 @@ Left out: seccomp syscall filtering, cgroup limits on the total memory of all of
 processes (the bound is processes x address space), and protection against kernel exploits.
 """
 
+import array
 import ctypes
 import errno
 import gc
@@ -52,7 +58,9 @@ import json
 import os
 import resource  # noqa: F401 - imported here so that children do not pay for it
 import select
+import shutil
 import signal
+import socket
 import sys
 import time
 
@@ -237,7 +245,8 @@ def privileges_text(namespaces):
 
 class Standby:
     """A forked child waiting for its program: set up before the program arrives, off the hot path."""
-    __slots__ = ("pid", "pidfd", "job_w", "res_r", "out_r", "err_r", "workdir", "status", "reaped", "early")
+    __slots__ = ("pid", "pidfd", "job_w", "res_r", "out_r", "err_r", "workdir", "status", "reaped", "early",
+                 "nest", "nest_token")
 
 
 def drop_bounding_capabilities():
@@ -264,7 +273,7 @@ def drop_capabilities():
     check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
-def child_prepare(st_fds, namespaces):
+def child_prepare(st_fds, namespaces, mount_proc=True):
     """In the fresh child, before the job: own session, own /proc, fds in place. Root still."""
     job_r, res_w, out_w, err_w = st_fds
     if LINUX:
@@ -274,7 +283,8 @@ def child_prepare(st_fds, namespaces):
         # Per program: a /proc of its PID namespace, a /dev/shm and System V IPC of its own (so that
         # multiprocessing works, and nothing a program leaves there is seen by the next one).
         check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(mount, ipc) for the program")
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+        if mount_proc:
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
         mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "size=%d,nr_inodes=1024,mode=1777" % min(CONFIG.get("disk_bytes", 64 << 20), 64 << 20))
     null = os.open("/dev/null", os.O_RDONLY)
@@ -290,33 +300,6 @@ def child_prepare(st_fds, namespaces):
                 os.close(int(name))
             except OSError:
                 pass
-
-
-def become_init_or_program():
-    """Fork once more inside the new PID namespace. The parent stays behind as its PID 1, an init
-    that reaps orphans and reports the program's wait status; the child, PID 2, runs the program,
-    so the program is an ordinary process (PID 1 would be immune to its own signals: os.kill of
-    itself, os.abort, an alarm without a handler). Returns in the child only."""
-    pid = os.fork()
-    if pid == 0:
-        check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-        os.setsid()
-        return
-    try:
-        drop_capabilities()
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing in the namespace may ptrace it
-        for fd in (0, 1, 2, 4):
-            os.close(fd)  # stdout reaches EOF when the program and its descendants are gone
-        while True:
-            try:
-                child, status = os.wait()
-            except ChildProcessError:
-                break
-            if child == pid:
-                os.write(3, ("\n" + json.dumps({"wait_status": status}) + "\n").encode())
-                break
-    finally:
-        os._exit(0)  # and with it, the kernel kills whatever is left in the namespace
 
 
 def prewarm_child(serial):
@@ -458,6 +441,159 @@ def child_run(source, token):
     os._exit(0)
 
 
+# --- the nest: PID 1 of a slot's namespace ------------------------------------------------------
+
+def send_fds(sock, data, fds):
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+
+
+def recv_fds(sock, maxfds=4):
+    fds = array.array("i")
+    msg, ancdata, _, _ = sock.recvmsg(1 << 16, socket.CMSG_LEN(maxfds * fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds)
+
+
+class NestProgram:
+    __slots__ = ("pid", "pidfd", "res_w", "token", "watched")
+
+
+def nest_report_exit(prog, status):
+    """The program's wait status, on its fd 3 as the last line, with the nest's token; then fd 3 closes."""
+    if prog.res_w < 0:
+        return
+    try:
+        os.write(prog.res_w, ("\n" + json.dumps({"wait_status": status, "nest": prog.token}) + "\n").encode())
+    except OSError:
+        pass
+    os.close(prog.res_w)
+    prog.res_w = -1
+
+
+def nest_clean(prog, workdir):
+    """Kill every process of the namespace but ourselves and reap them all (leftovers of the last
+    program are our children once their parents die); then remove the program's directory."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if prog is not None and pid == prog.pid:
+            nest_report_exit(prog, status)
+    if prog is not None:
+        nest_report_exit(prog, None)
+        if prog.pidfd >= 0:
+            os.close(prog.pidfd)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def nest_fork_program(sock_fd, cmd, fds):
+    """Fork the standby child for the next program; the nest keeps fd 3 to report its exit."""
+    job_r, res_w, out_w, err_w = fds
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(sock_fd)
+            libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # the nest is not dumpable; the program is as before
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            # Received fds have low numbers (3, 4, ...): move them above 4 first, so that putting
+            # them in place (fds 1 to 4) never overwrites one that is still to be moved.
+            import fcntl
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]
+            for fd in fds:
+                os.close(fd)
+            child_prepare(high, True, mount_proc=False)
+            child_sandbox(cmd["workdir"], True)
+            if cmd.get("prewarm") and not select.select([4], [], [], 0)[0]:
+                prewarm_child(cmd.get("serial", 0))
+            os.write(3, b"R\n")
+            job = read_job()
+            if job is None:
+                os._exit(0)
+            child_job_limits(job)
+        except BaseException as e:
+            try:
+                os.write(3, ("\n" + json.dumps({"setup_error": "%s: %s" % (type(e).__name__, e)}) + "\n").encode())
+            finally:
+                os._exit(EXIT_SETUP_FAILED)
+        child_run(job["code"], job["token"])
+    for fd in (job_r, out_w, err_w):
+        os.close(fd)
+    prog = NestProgram()
+    prog.pid, prog.res_w, prog.token, prog.watched = pid, res_w, cmd["token"], False
+    prog.pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else -1
+    return prog
+
+
+def nest_main(sock):
+    """PID 1 of the slot's PID namespace: forks programs on request, reports their exits, cleans up."""
+    check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    os.setsid()
+    # As PID 1 only signals we handle can reach us from inside the namespace: handle none.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Our own mount namespace, for the /proc of this PID namespace; programs copy it.
+    check(libc.unshare(CLONE_NEWNS), "unshare(mount) for the nest")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+    sock_fd = sock.fileno()
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != sock_fd:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing in the namespace may ptrace us
+    prog = None
+    poller = select.poll()
+    poller.register(sock_fd, select.POLLIN)
+
+    def unwatch():
+        if prog is not None and prog.watched:
+            poller.unregister(prog.pidfd)
+            prog.watched = False
+
+    while True:
+        # Without a pidfd (Python < 3.9) a running program's exit is noticed by polling every 2 ms.
+        polling = prog is not None and prog.pidfd < 0 and prog.res_w >= 0
+        events = poller.poll(2 if polling else None)
+        if polling:
+            pid, status = os.waitpid(prog.pid, os.WNOHANG)
+            if pid:
+                nest_report_exit(prog, status)
+        for fd, _ in events:
+            if prog is not None and prog.watched and fd == prog.pidfd:
+                unwatch()
+                pid, status = os.waitpid(prog.pid, 0)  # readable pidfd: it has exited
+                nest_report_exit(prog, status)
+            elif fd == sock_fd:
+                msg, fds = recv_fds(sock)
+                if not msg:
+                    os._exit(0)  # the zygote is gone
+                cmd = json.loads(msg)
+                if cmd["op"] == "clean":
+                    unwatch()
+                    nest_clean(prog, cmd.get("workdir"))
+                    prog = None
+                elif cmd["op"] == "prefork":
+                    unwatch()
+                    prog = nest_fork_program(sock_fd, cmd, fds)
+                    if prog.pidfd >= 0:
+                        poller.register(prog.pidfd, select.POLLIN)
+                        prog.watched = True
+                # The other events of this poll may name fds closed (and reused) since: poll again.
+                break
+
+
 # --- the server ----------------------------------------------------------------------------------
 
 class Zygote:
@@ -465,6 +601,64 @@ class Zygote:
         self.namespaces = namespaces
         self.runs = 0
         self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if namespaces else -1
+        # The namespaces layer forks programs from the slot's nest (see the module docstring).
+        self.nest_pid = None
+        self.nest_sock = None
+        self.nest_serial = 0
+
+    def start_nest(self):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        check(libc.unshare(CLONE_NEWPID), "unshare(pid)")
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                check(libc.setns(self.own_pid_ns, CLONE_NEWPID), "setns(pid)")
+        if pid == 0:
+            try:
+                ours.close()
+                nest_main(theirs)
+            except BaseException:  # noqa: BLE001 - the zygote sees the nest die and starts another
+                import traceback
+                log("nest failed: %s" % traceback.format_exc())
+            os._exit(1)
+        theirs.close()
+        self.nest_pid, self.nest_sock = pid, ours
+        self.nest_serial += 1
+
+    def stop_nest(self):
+        """SIGKILL the nest: the kernel kills everything in its PID namespace."""
+        if self.nest_pid is None:
+            return
+        try:
+            os.kill(self.nest_pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.nest_pid, 0)
+        except ChildProcessError:
+            pass
+        self.nest_sock.close()
+        self.nest_pid, self.nest_sock = None, None
+
+    def prefork_nested(self, prewarm, workdir, child_fds):
+        token = os.urandom(8).hex()
+        cmd = json.dumps({"op": "prefork", "workdir": workdir, "prewarm": bool(prewarm), "serial": self.runs,
+                          "token": token}).encode()
+        for attempt in (0, 1):
+            if self.nest_pid is None:
+                self.start_nest()
+            try:
+                send_fds(self.nest_sock, cmd, child_fds)
+                break
+            except OSError:
+                self.stop_nest()  # it died; a new one takes the request
+                if attempt:
+                    raise
+        return token
 
     def prefork(self, prewarm=True):
         self.runs += 1
@@ -480,24 +674,23 @@ class Zygote:
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        if self.namespaces:
+            token = self.prefork_nested(prewarm, workdir, [job_r, res_w, out_w, err_w])
+            for fd in (job_r, res_w, out_w, err_w):
+                os.close(fd)
+            st = Standby()
+            st.pid, st.job_w, st.res_r, st.out_r, st.err_r, st.workdir = None, job_w, res_r, out_r, err_r, workdir
+            st.status, st.reaped, st.early, st.pidfd = None, False, b"", -1
+            st.nest, st.nest_token = self.nest_serial, token
+            return st
+        # The rlimits layer: the program is our own child, in its own session.
         sys.stdout.flush()
         sys.stderr.flush()
-        if self.namespaces:
-            check(libc.unshare(CLONE_NEWPID), "unshare(pid)")
-        pid = -1
-        try:
-            pid = os.fork()
-        finally:
-            # Only the parent goes back (the child cannot name an ancestor namespace), so the next
-            # unshare(CLONE_NEWPID) may create the next program's namespace.
-            if self.namespaces and pid != 0:
-                check(libc.setns(self.own_pid_ns, CLONE_NEWPID), "setns(pid)")
+        pid = os.fork()
         if pid == 0:
             try:
-                child_prepare((job_r, res_w, out_w, err_w), self.namespaces)
-                if self.namespaces:
-                    become_init_or_program()
-                child_sandbox(workdir, self.namespaces)
+                child_prepare((job_r, res_w, out_w, err_w), False)
+                child_sandbox(workdir, False)
                 if prewarm and not select.select([4], [], [], 0)[0]:
                     prewarm_child(self.runs)
                 os.write(3, b"R\n")  # standby ready; the report, later, is the last line after it
@@ -517,6 +710,7 @@ class Zygote:
         st.pid, st.job_w, st.res_r, st.out_r, st.err_r, st.workdir = pid, job_w, res_r, out_r, err_r, workdir
         st.status, st.reaped, st.early = None, False, b""
         st.pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else -1
+        st.nest, st.nest_token = None, None
         return st
 
     def await_standby(self, st, jobs, limit_s=10.0):
@@ -532,8 +726,25 @@ class Zygote:
                 return st.early == b"R\n"
         return False
 
+    def retire(self, st):
+        """A program whose result is sent: have its processes killed and its directory removed before
+        the next program's process is forked (the nest does both, in order, before its next fork)."""
+        if st.nest is None:
+            self.kill(st)
+        elif st.nest == self.nest_serial and self.nest_pid is not None:
+            try:
+                self.nest_sock.send(json.dumps({"op": "clean", "workdir": st.workdir}).encode())
+            except OSError:
+                self.stop_nest()
+
     def kill(self, st):
-        """SIGKILL the program. In a PID namespace killing its init kills everything in it."""
+        """SIGKILL the program: its process group, or with the namespaces layer its whole PID namespace
+        (by killing the nest, which the next prefork replaces)."""
+        if st.nest is not None:
+            if st.nest == self.nest_serial:
+                self.stop_nest()
+            st.reaped = True
+            return
         if st.reaped:
             return
         if not self.namespaces:
@@ -547,6 +758,8 @@ class Zygote:
             pass
 
     def poll_exit(self, st):
+        if st.nest is not None:
+            return st.reaped
         if not st.reaped:
             pid, status = os.waitpid(st.pid, os.WNOHANG)
             if pid:
@@ -578,8 +791,9 @@ class Zygote:
             if remaining <= 0:
                 timed_out = True
                 break
-            # Without a pidfd the child's exit is noticed by polling waitpid every 2 ms.
-            wait_ms = remaining * 1000 if st.pidfd >= 0 else min(remaining * 1000, 2)
+            # Without a pidfd the child's exit is noticed by polling waitpid every 2 ms (a nest reports
+            # it on fd 3).
+            wait_ms = remaining * 1000 if st.pidfd >= 0 or st.nest is not None else min(remaining * 1000, 2)
             for fd, _ in poller.poll(max(1, int(wait_ms) + 1)):
                 if fd == st.job_w:
                     try:
@@ -600,6 +814,8 @@ class Zygote:
                 over_output = True
                 break
             report = parse_report(res, token)
+            if st.nest is not None and parse_lines(res, "nest", st.nest_token) is not None:
+                exited = True
             if report is not None or exited or (st.pidfd < 0 and self.poll_exit(st)):
                 break
         if st.job_w >= 0:
@@ -617,8 +833,8 @@ class Zygote:
         run_ms = (time.monotonic() - t0) * 1000
         status = st.status if st.reaped else None
         if self.namespaces and not (timed_out or over_output):
-            # Our status is the init's; the program's is what the init reported.
-            waited = parse_lines(res, "wait_status")
+            # Our status is the init's; the program's is what the init (or the nest) reported.
+            waited = parse_lines(res, "nest", st.nest_token) if st.nest is not None else parse_lines(res, "wait_status")
             status = waited["wait_status"] if waited is not None else status
         return build_result(job, report, status, out, err, timed_out, over_output, total > cap, run_ms)
 
@@ -660,7 +876,7 @@ class Zygote:
         return total
 
     def reap(self, st):
-        if st.reaped:
+        if st.reaped or st.nest is not None:
             return st.status
         if st.pidfd >= 0:
             select.select([st.pidfd], [], [], 10)
@@ -674,7 +890,16 @@ class Zygote:
     def finish(self, st):
         """After the result is sent: kill what is left of the program, reap it, remove its directory.
         The next program's process must not start before this, or the last one's processes would
-        still count against the slot's RLIMIT_NPROC."""
+        still count against the slot's RLIMIT_NPROC. (A nest does all of this itself on retire(),
+        before its next fork; here only our ends of the pipes close, and the directory goes if the
+        nest that ran the program was killed.)"""
+        if st.nest is not None:
+            for fd in (st.out_r, st.err_r, st.res_r, st.job_w):
+                if fd >= 0:
+                    os.close(fd)
+            if st.nest != self.nest_serial or self.nest_pid is None:
+                shutil.rmtree(st.workdir, ignore_errors=True)
+            return
         self.kill(st)
         self.reap(st)
         if not self.namespaces:
@@ -777,6 +1002,7 @@ def self_test(zygote):
     st = zygote.prefork(prewarm=True)
     r = zygote.run(st, {"id": 0, "code": probe, "timeout_ms": 20000, "memory_bytes": 1 << 30,
                         "max_output_bytes": 1 << 16})
+    zygote.retire(st)
     zygote.finish(st)
     if not r["ok"] or r["stdout"].strip() != "42":
         raise RuntimeError("the sandbox self-test failed: %s %s" % (r["error"], r["stderr"][-2000:]))
@@ -852,7 +1078,7 @@ def main():
             send(result)
             last_sent = time.monotonic()
             finished = standby
-            zygote.kill(finished)  # its namespace is torn down while the next child is forked
+            zygote.retire(finished)  # its processes are killed while (or before) the next child is forked
             standby = zygote.prefork(prewarm and not dense and not jobs.pending())
             zygote.finish(finished)
         except Exception as e:  # noqa: BLE001 - a zygote bug must not look like a program failure

@@ -4,21 +4,50 @@
  *
  * Load order: RSTAR_ADDON (an explicit path) → build/Release/rstar.node → build/Debug/rstar.node.
  * When none loads, the error lists every attempt and what to run.
+ *
+ * A GPU build (its rstar-build.json, written by scripts/install.mjs next to the .node file, names
+ * the GPU) is first loaded in a child process that runs a small graph on every GPU
+ * (`probeDevices`): a build for another GPU architecture, or a broken driver, aborts a process
+ * (SIGABRT, SIGILL) in a way no try/catch survives, so it must happen in a process we can lose.
+ * When the probe fails, the build is loaded with its GPUs hidden (CUDA_VISIBLE_DEVICES and
+ * GGML_VK_VISIBLE_DEVICES empty), so everything runs on the CPU, and the reason is logged once on
+ * stderr; when even that fails, the next candidate is tried. RSTAR_GPU_PROBE=0 skips the probe.
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RstarError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import type { NativeTrainBinding } from './train-types.js';
 
+export interface NativeDevice {
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'igpu' | 'accel';
+  memoryFree: number;
+  memoryTotal: number;
+}
+
 export interface NativeSystemInfo {
   llamaVersion: string;
   llamaCommit: string;
+  /** Backends compiled in: "cpu", "cpu,cuda", "cpu,vulkan". */
   backends: string;
   gpuOffload: boolean;
   maxSequences: number;
   system: string;
+  /** Devices ggml registered at load: the CPU, and each GPU a GPU build found. */
+  devices: NativeDevice[];
+}
+
+/** One non-CPU device after `probeDevices()` ran a small graph on it. */
+export interface NativeDeviceProbe {
+  name: string;
+  description: string;
+  type: string;
+  ok: boolean;
+  error?: string;
 }
 
 export interface NativeModelInfo {
@@ -71,6 +100,9 @@ export interface NativeStepResult {
   scores?: Float32Array;
   /** Full logits rows, n_vocab per output row (only when asked for: tests). */
   logits?: Float32Array;
+  /** Milliseconds in llama_decode, and in reading outputs and sampling after it (decode thread). */
+  decodeMs: number;
+  sampleMs: number;
 }
 
 export interface NativeContext {
@@ -135,6 +167,8 @@ export interface GgufInspection {
 
 export interface NativeBinding {
   systemInfo(): NativeSystemInfo;
+  /** Computes a small graph on every non-CPU device; may abort the process on a broken GPU build (call it in a child). */
+  probeDevices(): NativeDeviceProbe[];
   Model: new () => NativeModel;
   Context: new () => NativeContext;
   Sampler: new (params: { temperature: number; topK: number; topP: number; seed: number }) => NativeSampler;
@@ -152,6 +186,68 @@ export interface NativeBinding {
 }
 
 let cached: NativeBinding | null = null;
+let loaded: AddonStatus | null = null;
+
+/** What `loadBinding()` loaded, and what its GPU probe found (null before the first load). */
+export interface AddonStatus {
+  path: string;
+  /** The GPU the build was made for ('off' for a CPU build), from its rstar-build.json. */
+  gpu: string;
+  /** Non-CPU devices the probe ran a graph on (empty for CPU builds and unprobed loads). */
+  probes: NativeDeviceProbe[];
+  /** Set when a GPU build runs on the CPU: why. */
+  cpuFallbackReason: string | null;
+}
+
+export function addonStatus(): AddonStatus | null {
+  return loaded;
+}
+
+/** The build record scripts/install.mjs writes next to the addon; absent for older builds (then CPU). */
+function buildRecord(addonPath: string): { gpu?: string } {
+  try {
+    return JSON.parse(readFileSync(join(dirname(addonPath), 'rstar-build.json'), 'utf8')) as { gpu?: string };
+  } catch {
+    return {};
+  }
+}
+
+const HIDE_GPUS = { CUDA_VISIBLE_DEVICES: '', GGML_VK_VISIBLE_DEVICES: '' };
+
+/** Loads the addon in a child process and runs `probeDevices()` there. */
+function probeInChild(path: string, env: NodeJS.ProcessEnv): { ok: true; probes: NativeDeviceProbe[] } | { ok: false; reason: string } {
+  const script = 'const b = require(process.argv[1]); b.systemInfo(); process.stdout.write(JSON.stringify(b.probeDevices()));';
+  const r = spawnSync(process.execPath, ['-e', script, path], { env, encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) return { ok: false, reason: `the probe process could not run: ${r.error.message}` };
+  if (r.status !== 0) {
+    const last = (r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
+    return { ok: false, reason: `the probe process ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.status}`}${last ? ` (${last.slice(0, 300)})` : ''}` };
+  }
+  try {
+    return { ok: true, probes: JSON.parse(r.stdout) as NativeDeviceProbe[] };
+  } catch {
+    return { ok: false, reason: `the probe process printed no result: ${r.stdout.slice(0, 200)}` };
+  }
+}
+
+/**
+ * For a GPU build: probe it in a child, and hide its GPUs from this process when they fail. Returns
+ * the status to record, or an error text when the build cannot run at all.
+ */
+function vetGpuBuild(path: string, gpu: string): AddonStatus | string {
+  if (process.env.RSTAR_GPU_PROBE === '0') return { path, gpu, probes: [], cpuFallbackReason: null };
+  const first = probeInChild(path, process.env);
+  if (first.ok && first.probes.length > 0 && first.probes.every((p) => p.ok)) return { path, gpu, probes: first.probes, cpuFallbackReason: null };
+  let reason: string;
+  if (!first.ok) reason = `the ${gpu} build failed its GPU probe: ${first.reason}`;
+  else if (first.probes.length === 0) reason = `the ${gpu} build found no GPU (no device, or no driver)`;
+  else reason = `the ${gpu} build failed its GPU probe on ${first.probes.filter((p) => !p.ok).map((p) => `${p.name} (${p.error})`).join(', ')}`;
+  if (first.ok && first.probes.length === 0) return { path, gpu, probes: [], cpuFallbackReason: reason };
+  const hidden = probeInChild(path, { ...process.env, ...HIDE_GPUS });
+  if (!hidden.ok) return `${reason}; with its GPUs hidden too: ${hidden.reason}`;
+  Object.assign(process.env, HIDE_GPUS);
+  return { path, gpu, probes: first.ok ? first.probes : [], cpuFallbackReason: `${reason}; its GPUs are hidden and it runs on the CPU` };
+}
 
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
@@ -167,8 +263,20 @@ export function loadBinding(): NativeBinding {
       attempts.push(`  ${path}: not found`);
       continue;
     }
+    const gpu = buildRecord(path).gpu ?? 'off';
+    let status: AddonStatus = { path, gpu, probes: [], cpuFallbackReason: null };
+    if (gpu !== 'off') {
+      const vetted = vetGpuBuild(path, gpu);
+      if (typeof vetted === 'string') {
+        attempts.push(`  ${path}: ${vetted}`);
+        continue;
+      }
+      status = vetted;
+    }
     try {
       cached = require(path) as NativeBinding;
+      loaded = status;
+      if (status.cpuFallbackReason) process.stderr.write(`rstar: ${status.cpuFallbackReason}\n`);
       return cached;
     } catch (err) {
       attempts.push(`  ${path}: ${(err as Error).message.split('\n')[0]}`);
@@ -177,6 +285,7 @@ export function loadBinding(): NativeBinding {
   throw new RstarError(
     'NATIVE_NOT_BUILT',
     `the rstar native addon could not be loaded. Tried:\n${attempts.join('\n')}\n` +
-      'Build it with `npm install` (or `npm run build:addon` after changing native/); the install log says what is missing.',
+      'Build it with `npm install` (or `npm run build:addon` after changing native/); the install log says what is missing. ' +
+      'A GPU build that cannot run here (no CUDA runtime or driver) is replaced by a CPU build with `RSTAR_GPU=off npm run build`.',
   );
 }

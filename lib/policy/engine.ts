@@ -104,8 +104,14 @@ export class EnginePpm {
   }
 }
 
-export function contextOptions(engine: EngineConfig, contextSize: number): { contextSize: number; threads: number; batchSize: number; kvType: EngineConfig['kvType'] } {
-  return { contextSize, threads: engine.threads > 0 ? engine.threads : availableParallelism(), batchSize: engine.batchSize, kvType: engine.kvType };
+export function contextOptions(engine: EngineConfig, contextSize: number): { contextSize: number; threads: number; batchSize: number; kvType: EngineConfig['kvType']; idleCacheCells?: number } {
+  return {
+    contextSize,
+    threads: engine.threads > 0 ? engine.threads : availableParallelism(),
+    batchSize: engine.batchSize,
+    kvType: engine.kvType,
+    ...(engine.idleCacheCells >= 0 ? { idleCacheCells: engine.idleCacheCells } : {}),
+  };
 }
 
 export interface EnginePolicyOptions {
@@ -136,6 +142,8 @@ export interface EnginePolicy {
   scorer: PpmScorer | null;
   /** The loaded PPM, null without one. */
   ppm: EnginePpm | null;
+  /** The policy's context (statistics and step probes: `rstar bench search`). */
+  context: TreeContext;
   models: { policy: LoadedModelReport; ppm: LoadedModelReport | null };
   dispose(): Promise<void>;
 }
@@ -211,6 +219,7 @@ export async function createEnginePolicy(options: EnginePolicyOptions): Promise<
       policy,
       scorer: loadedPpm ? loadedPpm.scorer() : null,
       ppm: loadedPpm,
+      context: ctx,
       models: { policy: report(policyModel, ctx), ppm: loadedPpm ? report(loadedPpm.model, loadedPpm.context) : null },
       async dispose() {
         await policyModel.dispose();

@@ -1,6 +1,14 @@
 /**
- * `rstar bench exec`: how long verifying one sympy-using step takes on warm workers, against a fresh
- * `python3` per step measured in the same run.
+ * `rstar bench exec`: verification on warm sandboxed workers, against a fresh `python3` per program
+ * measured in the same run: latency of one program at a time, and throughput with many in flight
+ * (the search submits every candidate of an expansion at once, and many problems expand together).
+ *
+ * Typical programs: the synthetic curriculum's reference solutions (lib/synth), five levels in turn
+ * (arithmetic steps; level 5 solves with sympy), as the search's step programs look. Measured:
+ * - typical.p50_ms / p95_ms: one at a time, `--gap-ms` apart;
+ * - typical.programs_per_s: `--in-flight` distinct programs submitted at once, over the wall time;
+ * - typical.spawn_programs_per_s (the anchor): the same kind of programs, each in a fresh
+ *   `python3 -c`, as many at once as there are cores; throughput_ratio = ours / that.
  *
  * Workload: a three-step trajectory (define a quadratic with sympy, solve it, add a rational and
  * print), built with `buildStepProgram` from step texts as the search builds it; the coefficients
@@ -19,24 +27,49 @@ import { performance } from 'node:perf_hooks';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RstarError, assertInteger } from '../../../errors.js';
 import { buildStepProgram } from '../../../exec/program.js';
-import { PythonPool } from '../../../exec/PythonPool.js';
+import { PythonPool, defaultPoolSize } from '../../../exec/PythonPool.js';
+import { generateCurriculum } from '../../../synth/index.js';
 import { printJsonLine, Progress } from '../../output.js';
 
-/** The issue's bar for a sympy step on warm workers. */
+/** The bar for a sympy step on warm workers (issue #3). */
 export const TARGET_P50_MS = 15;
+/** The bars for typical step programs (issue #9): throughput with many in flight, and latency at a quiet moment. */
+export const TARGET_PROGRAMS_PER_S = 200;
+export const TARGET_TYPICAL_P50_MS = 5;
 
 interface BenchExecArgs {
   json: boolean;
   runs: number;
   spawnRuns: number;
   gapMs: number;
+  inFlight: number;
   size?: number;
 }
 
 export interface BenchExecResult {
   bench: 'exec';
+  /** Typical step programs (the curriculum's reference solutions). */
+  typical: {
+    p50_ms: number;
+    p95_ms: number;
+    programs_per_s: number;
+    in_flight: number;
+    spawn_programs_per_s: number;
+    /** programs_per_s / spawn_programs_per_s. */
+    throughput_ratio: number;
+    /** spawn p50 / our p50 (fresh python3 one at a time). */
+    latency_ratio: number;
+    spawn_p50_ms: number;
+    target_programs_per_s: number;
+    target_p50_ms: number;
+    meets_target: boolean;
+  };
+  /** typical.programs_per_s, at the top level for scripts. */
+  programs_per_s: number;
+  /** The sympy step (below): one at a time. */
   p50_ms: number;
   p90_ms: number;
+  p95_ms: number;
   back_to_back_p50_ms: number;
   batch_ms_per_step: number;
   spawn_p50_ms: number;
@@ -83,6 +116,11 @@ function percentile(sorted: number[], p: number): number {
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** `n` typical step programs (distinct: the curriculum's numbers differ), each with what it must print. */
+export function typicalPrograms(n: number, seed: number): Array<{ program: string; expected: string }> {
+  return generateCurriculum({ train: n, test: 1, seed }).train.map((p) => ({ program: p.program, expected: p.answer }));
+}
+
 function spawnOnce(executable: string, program: string): Promise<{ ms: number; stdout: string }> {
   const start = performance.now();
   return new Promise((resolve, reject) => {
@@ -97,7 +135,8 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
   const runs = assertInteger(args.runs, '--runs', 5, 10_000);
   const spawnRuns = assertInteger(args.spawnRuns, '--spawn-runs', 1, 1000);
   const gapMs = assertInteger(args.gapMs, '--gap-ms', 0, 10_000);
-  const size = assertInteger(args.size ?? availableParallelism(), '--size', 1, 1024);
+  const inFlight = assertInteger(args.inFlight, '--in-flight', 1, 100_000);
+  const size = assertInteger(args.size ?? defaultPoolSize(), '--size', 1, 1024);
   const progress = new Progress('bench exec', args.json);
   let correct = true;
   let serial = 0;
@@ -120,7 +159,25 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
       check((await pool.run(program)).stdout, expected);
     }
 
-    progress.update(`${runs} steps one at a time, ${gapMs} ms apart`, true);
+    // Typical programs: one at a time, then many at once. Distinct seeds per phase: nothing repeats.
+    const typicalOne = typicalPrograms(runs, 901);
+    progress.update(`${runs} typical programs one at a time, ${gapMs} ms apart`, true);
+    const typicalLatency: number[] = [];
+    for (const t of typicalOne) {
+      await sleep(gapMs);
+      const start = performance.now();
+      const r = await pool.run(t.program);
+      typicalLatency.push(performance.now() - start);
+      check(r.stdout, t.expected);
+    }
+    const typicalMany = typicalPrograms(inFlight, 902);
+    progress.update(`${inFlight} typical programs at once`, true);
+    const manyStart = performance.now();
+    const manyResults = await Promise.all(typicalMany.map((t) => pool.run(t.program)));
+    const manyS = (performance.now() - manyStart) / 1000;
+    manyResults.forEach((r, i) => check(r.stdout, typicalMany[i].expected));
+
+    progress.update(`${runs} sympy steps one at a time, ${gapMs} ms apart`, true);
     const warm: number[] = [];
     // Timed around the call, as the search sees it (r.ms leaves out the pool's own bookkeeping).
     for (let i = 0; i < runs; i++) {
@@ -157,17 +214,56 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
       check(r.stdout, expected);
       spawned.push(r.ms);
     }
+    const typicalSpawn = typicalPrograms(spawnRuns, 903);
+    const spawnedTypical: number[] = [];
+    for (const t of typicalSpawn.slice(0, Math.ceil(spawnRuns / 2))) {
+      const r = await spawnOnce(info.python.executable, t.program);
+      check(r.stdout, t.expected);
+      spawnedTypical.push(r.ms);
+    }
+    // Throughput of fresh interpreters: as many at once as there are cores.
+    const cores = availableParallelism();
+    const spawnStart = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: cores }, async () => {
+        while (next < typicalSpawn.length) {
+          const t = typicalSpawn[next++];
+          check((await spawnOnce(info.python.executable, t.program)).stdout, t.expected);
+        }
+      }),
+    );
+    const spawnTps = typicalSpawn.length / ((performance.now() - spawnStart) / 1000);
     progress.done('done');
 
     warm.sort((a, b) => a - b);
     dense.sort((a, b) => a - b);
     spawned.sort((a, b) => a - b);
+    typicalLatency.sort((a, b) => a - b);
+    spawnedTypical.sort((a, b) => a - b);
     const p50 = percentile(warm, 0.5);
     const spawnP50 = percentile(spawned, 0.5);
+    const tP50 = percentile(typicalLatency, 0.5);
+    const tps = inFlight / manyS;
     const result: BenchExecResult = {
       bench: 'exec',
+      typical: {
+        p50_ms: round2(tP50),
+        p95_ms: round2(percentile(typicalLatency, 0.95)),
+        programs_per_s: round2(tps),
+        in_flight: inFlight,
+        spawn_programs_per_s: round2(spawnTps),
+        throughput_ratio: round2(tps / spawnTps),
+        latency_ratio: round2(percentile(spawnedTypical, 0.5) / tP50),
+        spawn_p50_ms: round2(percentile(spawnedTypical, 0.5)),
+        target_programs_per_s: TARGET_PROGRAMS_PER_S,
+        target_p50_ms: TARGET_TYPICAL_P50_MS,
+        meets_target: tps >= TARGET_PROGRAMS_PER_S && tP50 <= TARGET_TYPICAL_P50_MS && correct,
+      },
+      programs_per_s: round2(tps),
       p50_ms: round2(p50),
       p90_ms: round2(percentile(warm, 0.9)),
+      p95_ms: round2(percentile(warm, 0.95)),
       back_to_back_p50_ms: round2(percentile(dense, 0.5)),
       batch_ms_per_step: round2(batchMs / runs),
       spawn_p50_ms: round2(spawnP50),
@@ -186,8 +282,11 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
       load_avg_1m: round2(loadavg()[0]),
     };
     const lines = [
-      `sympy step verification, ${size} warm workers (${result.isolation} isolation), Python ${result.python}`,
-      `  one at a time, ${gapMs} ms apart  p50 ${result.p50_ms} ms, p90 ${result.p90_ms} ms (target p50 <= ${TARGET_P50_MS} ms: ${result.meets_target ? 'met' : 'NOT met'})`,
+      `typical step programs (the curriculum's solutions), ${size} warm workers (${result.isolation} isolation), Python ${result.python}`,
+      `  one at a time, ${gapMs} ms apart  p50 ${result.typical.p50_ms} ms, p95 ${result.typical.p95_ms} ms (target p50 <= ${TARGET_TYPICAL_P50_MS} ms); fresh python3 p50 ${result.typical.spawn_p50_ms} ms, ratio ${result.typical.latency_ratio}x`,
+      `  ${inFlight} in flight            ${result.typical.programs_per_s} programs/s (target >= ${TARGET_PROGRAMS_PER_S}); fresh python3, ${cores} at once: ${result.typical.spawn_programs_per_s}/s; ratio ${result.typical.throughput_ratio}x; targets ${result.typical.meets_target ? 'met' : 'NOT met'}`,
+      `a sympy step (three-step trajectory)`,
+      `  one at a time, ${gapMs} ms apart  p50 ${result.p50_ms} ms, p90 ${result.p90_ms} ms, p95 ${result.p95_ms} ms (target p50 <= ${TARGET_P50_MS} ms: ${result.meets_target ? 'met' : 'NOT met'})`,
       `  back to back            p50 ${result.back_to_back_p50_ms} ms`,
       `  ${runs} at once             ${result.batch_ms_per_step} ms per step`,
       `  anchor: fresh python3   p50 ${result.spawn_p50_ms} ms; ratio ${result.ratio}x`,
@@ -203,14 +302,15 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
 
 export const benchExecCommand: CommandModule<object, BenchExecArgs> = {
   command: 'exec',
-  describe: 'verifying a sympy step on warm sandboxed workers, against a fresh python3 per step',
+  describe: 'verification on warm sandboxed workers: latency, and programs/s with many in flight, against fresh python3 processes',
   builder: (y) =>
     y
       .option('json', { type: 'boolean', default: false, describe: 'end with one JSON line (p50_ms, spawn_p50_ms, ratio, ...)' })
       .option('runs', { type: 'number', default: 60, describe: 'steps per measurement on the pool' })
       .option('spawn-runs', { type: 'number', default: 10, describe: 'fresh python3 runs for the anchor' })
       .option('gap-ms', { type: 'number', default: 50, describe: 'pause between steps in the one-at-a-time measurement' })
-      .option('size', { type: 'number', describe: 'workers (default: the number of cores)' }) as unknown as Argv<BenchExecArgs>,
+      .option('in-flight', { type: 'number', default: 256, describe: 'typical programs submitted at once for the throughput measurement' })
+      .option('size', { type: 'number', describe: 'workers (default: the pool default, cores + 2)' }) as unknown as Argv<BenchExecArgs>,
   handler: async (args: ArgumentsCamelCase<BenchExecArgs>) => {
     await runBenchExec(args);
   },
