@@ -129,13 +129,25 @@ export async function sampleCotSolutions(problem: SearchProblem, n: number, conf
 /**
  * One whole test-time search (spec §8.2): its answer is the best-scored answer node with a PPM (the
  * paper's rule), the majority of its answer nodes without one; the candidate's text is that answer's
- * trajectory and its score the answer's terminal PPM score (null without a PPM).
+ * trajectory (the search's most visited line when it found no answer) and its score the answer's
+ * terminal PPM score (null without a PPM).
  */
 export async function searchOnce(problem: SearchProblem, config: Config, deps: SearchDeps): Promise<Candidate> {
   const tree = await new ProblemSearch(blind(problem), config, deps).run();
   const scored = tree.annotation === 'ppm-augmented';
   const choice = await chooseAnswer(tree.root, deps.grader, scored ? 'score' : 'vote');
-  return pathCandidate(choice.node, tree, scored ? choice.score : null);
+  return pathCandidate(choice.node ?? mainLine(tree.root), tree, scored ? choice.score : null);
+}
+
+/** Without an answer, the search's main line: the most visited child at each level (ties: higher Q, then first). */
+function mainLine(root: MctsNode): MctsNode | null {
+  let leaf: MctsNode | null = null;
+  for (let node = root; node.children.length > 0; ) {
+    let best = node.children[0];
+    for (const c of node.children) if (c.visits > best.visits || (c.visits === best.visits && c.q > best.q)) best = c;
+    leaf = node = best;
+  }
+  return leaf;
 }
 
 /** The search settings of one candidate of `method`, over the configured ones (always test mode). */
