@@ -124,11 +124,11 @@ test('SIGKILL in every stage, then the same command: the run completes with noth
     t.is(trees.length, 8);
     t.is(new Set(trees).size, 8, `round ${k}: a problem was searched twice`);
     for (const method of ['greedy', 'majority', 'mcts']) {
-      const records = await ids(join(out, `round-${k}`, 'eval', method, 'records.jsonl'));
+      const records = await ids(join(out, `round-${k}`, 'eval', method, 'results.jsonl'));
       t.deepEqual([records.length, new Set(records).size], [4, 4], `round ${k} ${method}`);
     }
   }
-  const base2 = await ids(join(out, 'base-eval', 'greedy', 'records.jsonl'));
+  const base2 = await ids(join(out, 'base-eval', 'greedy', 'results.jsonl'));
   t.deepEqual([base2.length, new Set(base2).size], [4, 4]);
   t.regex(final.stdout, /round {2}coverage {2}greedy/);
 });

@@ -1,64 +1,94 @@
 /**
- * The evaluation stage: a policy (with or without a PPM) answers held-out problems, and the chosen
- * answer is graded against the label. Three methods of the paper's comparison (spec §8):
+ * The evaluation stage: one policy (with or without a PPM) answers held-out problems with one method,
+ * and the chosen answer is graded against the label. The methods of the paper's comparison (spec §8,
+ * Tables 5–8):
  *
- * - greedy: pass@1, one solution at temperature 0 (one path, one candidate per step);
- * - majority: `n` independent sampled solutions (temperature `search.temperature`, a new seed each),
- *   answers clustered by equivalence, the largest cluster wins (maj@n);
- * - mcts: the test-time search (spec §8.2: `search` settings of the test config) with the PPM scoring
- *   steps and answers; the best-scored answer wins (without a PPM, the majority of the tree's answers).
+ * - greedy: pass@1, one solution at temperature 0;
+ * - majority: `n` sampled solutions (temperature `search.temperature`, a new seed each), answers
+ *   clustered by equivalence, the largest cluster wins (maj@n); maj@k for k = 1, 2, 4, … < n by
+ *   subsampling the same n, and pass@n;
+ * - best-of-n: `n` sampled solutions scored step by step by the PPM; the best by its last step's score
+ *   wins, and the minimum and product aggregations and the PPM-weighted vote are reported beside it;
+ * - mcts: `runs` independent test-time searches (the `search` settings; spec §8.2: 32 candidates, 12
+ *   rollouts), each answering with its best-scored answer, combined as the reference's eval_maj.py does:
+ *   majority over the `topK` best-scored searches (the method's answer), the best-scored search alone
+ *   (top1), and the PPM-weighted vote over all of them.
+ * The selection rules are in ./select.ts, the candidates' making in ./sample.ts. `prompt: 'cot'` asks a
+ * base model for a free-text chain of thought and reads its final answer from the text.
  *
  * Grading happens after the answer is chosen: nothing in the search sees the label (`mode: 'test'`).
- * Every problem's record is appended to `records.jsonl` (one line, the resume journal: a rerun skips
- * problems already there), and `metrics.json` is rebuilt from all records at the end.
+ * Every problem's record is appended to `outDir/results.jsonl` (one line per problem, policy and method;
+ * ./metrics.ts has the format), which is the resume journal: a rerun skips problems already there, and
+ * retries the ones recorded with an error (a later line supersedes an earlier one). `metrics.json` holds
+ * one entry per policy and method, rewritten as problems finish.
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { RstarConfig, SearchConfig } from '../config/index.js';
-import { readJsonl, writeJsonAtomic } from '../data/jsonl.js';
+import type { RstarConfig } from '../config/index.js';
+import { readJsonl } from '../data/jsonl.js';
 import type { Problem } from '../data/problems.js';
-import { assertInteger, invalidArgument } from '../errors.js';
+import { assertInteger, invalidArgument, RstarError } from '../errors.js';
 import { JournalWriter, openJournal } from '../generate/journal.js';
-import { chooseAnswer } from '../mcts/choose.js';
-import type { SearchTree } from '../mcts/search.js';
-import { ProblemSearch } from '../mcts/search.js';
-import type { Grader, SearchDeps } from '../mcts/types.js';
+import type { SearchDeps } from '../mcts/types.js';
+import {
+  EVAL_METHODS,
+  EVAL_PROMPTS,
+  MetricsAccumulator,
+  readMetricsFile,
+  writeMetricsEntry,
+  type AccuracyCell,
+  type EvalCandidateRecord,
+  type EvalMethod,
+  type EvalMetricsEntry,
+  type EvalPrompt,
+  type EvalRecord,
+  type EvalSelection,
+} from './metrics.js';
+import { methodSearchSettings, RUN_SEED_STRIDE, SAMPLE_SEED_STRIDE, sampleCotSolutions, sampleStepSolution, searchOnce, type Candidate } from './sample.js';
+import { aggregations, argmaxAnswered, clusterIndices, majorityAtK, majorityVote, passAtN, subsampleSizes, topKMajority, weightedVote, type Scored } from './select.js';
 
-export type EvalMethod = 'greedy' | 'majority' | 'mcts';
+export { EVAL_METHODS, EVAL_PROMPTS, type EvalMethod, type EvalPrompt, type EvalRecord, type EvalMetricsEntry } from './metrics.js';
+export { methodSearchSettings } from './sample.js';
 
 export interface EvalOptions {
   problems: readonly Problem[];
   method: EvalMethod;
-  /** Samples per problem for 'majority' (default 8). */
+  /** Samples per problem for 'majority' and 'best-of-n' (default 8). */
   n?: number;
-  /** The configuration: `search` settings for 'mcts' (and temperature/seed/limits for the others). */
+  /** Independent searches per problem for 'mcts' (default 1). */
+  runs?: number;
+  /** 'mcts': the K of the top-K majority (default 4, the reference's eval_maj.py). */
+  topK?: number;
+  /** 'step' (default) or 'cot' (greedy, majority and best-of-n only). */
+  prompt?: EvalPrompt;
+  /** The configuration: `search` settings for 'mcts' (and temperature, seed, limits for the others). */
   config: Pick<RstarConfig, 'search' | 'prompts'>;
-  /** Directory of records.jsonl and metrics.json. */
+  /** Directory of results.jsonl and metrics.json. */
   outDir: string;
   /** Problems evaluated at once. */
   concurrency: number;
+  /** The policy's name in the records (default "policy"): its path, for the CLI. */
+  policy?: string;
+  /** The PPM's name in metrics.json (default: none). */
+  ppm?: string | null;
+  /** The dataset's name in the records (default: the problems' `source`). */
+  dataset?: string;
   signal?: AbortSignal;
-  onProgress?: (p: { done: number; total: number; correct: number }) => void;
+  onProgress?: (p: EvalProgress) => void;
 }
 
-export interface EvalRecord {
-  id: string;
-  method: EvalMethod;
-  gold: string;
-  /** The problem's difficulty level when it has one (`meta.level`), else null. */
-  level: string | null;
-  /** The chosen answer, or null when no solution reached one. */
-  answer: string | null;
-  correct: boolean;
-  /** Every distinct answer with how many solutions (or answer nodes) gave it and its best score. */
-  answers: Array<{ answer: string; count: number; score: number }>;
-  /** Tokens generated for this problem. */
-  tokens: number;
-  wallMs: number;
-  /** Why the problem could not be evaluated (it then counts as unanswered). */
-  error?: string;
+export interface EvalProgress {
+  /** Problems done in all, out of `total`, and how many are right. */
+  done: number;
+  total: number;
+  correct: number;
+  /** Problems evaluated by this run, and the tokens they generated. */
+  thisRun: number;
+  tokensThisRun: number;
+  elapsedMs: number;
 }
 
+/** What `evaluate` returns (camelCase; metrics.json holds the same as `entry`). */
 export interface EvalMetrics {
   method: EvalMethod;
   n: number;
@@ -71,157 +101,276 @@ export interface EvalMetrics {
   /** Problems for which no answer was produced. */
   empty: number;
   tokensPerProblem: number;
+  /** Wall-clock milliseconds spent evaluating, over every run that contributed. */
   wallMs: number;
+  /** Accuracy of every selection rule the method reports. */
+  selections: Record<string, number>;
+  /** The metrics.json entry. */
+  entry: EvalMetricsEntry;
 }
 
-type EvalOutcome = Omit<EvalRecord, 'correct' | 'gold' | 'level' | 'id' | 'method'>;
+/** Problems failing in a row, none succeeding between them, that stop a run (a broken model or engine). */
+const MAX_CONSECUTIVE_FAILURES = 8;
 
-/** The search settings of each method, over the configured ones. */
-export function methodSearchSettings(method: EvalMethod, search: SearchConfig): SearchConfig {
-  const test = { ...search, mode: 'test' as const };
+function field(problem: Problem, ...names: string[]): string | null {
+  for (const name of names) {
+    const v = problem.meta[name];
+    if (typeof v === 'string' || typeof v === 'number') return String(v);
+  }
+  return null;
+}
+
+interface Settings {
+  method: EvalMethod;
+  n: number;
+  topK: number;
+  prompt: EvalPrompt;
+  config: Pick<RstarConfig, 'search' | 'prompts'>;
+}
+
+/** The candidates of one problem. */
+async function candidatesOf(problem: Problem, s: Settings, deps: SearchDeps): Promise<Candidate[]> {
+  const search = methodSearchSettings(s.method, s.config.search);
+  const config = { ...s.config, search };
+  if (s.prompt === 'cot') return sampleCotSolutions(problem, s.n, config, deps, s.method === 'best-of-n');
+  const stride = s.method === 'mcts' ? RUN_SEED_STRIDE : SAMPLE_SEED_STRIDE;
+  const one = s.method === 'mcts' ? searchOnce : sampleStepSolution;
+  return Promise.all(Array.from({ length: s.n }, (_, i) => one(problem, { ...config, search: { ...search, seed: search.seed + i * stride } }, deps)));
+}
+
+/** The rules a method reports, each as the index of its chosen candidate; the first is the method's answer. */
+function rulesOf(method: EvalMethod, n: number, topK: number): Array<[string, (c: readonly Scored[]) => number]> {
   switch (method) {
     case 'greedy':
-      return { ...test, candidates: 1, rollouts: 1, temperature: 0, usePpm: false };
+      return [['greedy', (c) => (c[0]?.cluster >= 0 ? 0 : -1)]];
     case 'majority':
-      return { ...test, candidates: 1, rollouts: 1, usePpm: false };
+      return [[`maj@${n}`, majorityVote]];
+    case 'best-of-n':
+      return [
+        ['last', (c) => argmaxAnswered(c, aggregations.last)],
+        ['min', (c) => argmaxAnswered(c, aggregations.min)],
+        ['product', (c) => argmaxAnswered(c, aggregations.product)],
+        ['weighted_vote', weightedVote],
+        [`maj@${n}`, majorityVote],
+      ];
     default:
-      return test;
+      return [
+        ['top_k_majority', (c) => topKMajority(c, topK)],
+        ['top1', (c) => argmaxAnswered(c, aggregations.last)],
+        ['weighted_vote', weightedVote],
+        [`maj@${n}`, majorityVote],
+      ];
   }
 }
 
-function levelOf(problem: Problem): string | null {
-  const level = problem.meta.level;
-  return typeof level === 'string' || typeof level === 'number' ? String(level) : null;
-}
-
-async function clusterAnswers(answers: Array<{ answer: string; score: number }>, grader: Grader): Promise<EvalRecord['answers']> {
-  const clusters: EvalRecord['answers'] = [];
-  for (const a of answers) {
-    let c: EvalRecord['answers'][number] | undefined;
-    for (const x of clusters) {
-      if (x.answer === a.answer || (await grader.isEquivalent(x.answer, a.answer))) {
-        c = x;
-        break;
-      }
-    }
-    if (c) {
-      c.count += 1;
-      c.score = Math.max(c.score, a.score);
-    } else clusters.push({ answer: a.answer, count: 1, score: a.score });
-  }
-  return clusters;
-}
-
-/** One problem, one method: the chosen answer and the candidates it was chosen from. */
-async function evaluateOne(problem: Problem, method: EvalMethod, n: number, config: Pick<RstarConfig, 'search' | 'prompts'>, deps: SearchDeps): Promise<EvalOutcome> {
+/** Evaluates one problem: candidates, the rules' choices, grading. */
+async function evaluateOne(problem: Problem, s: Settings, deps: SearchDeps): Promise<Omit<EvalRecord, 'policy' | 'dataset'>> {
   const started = Date.now();
-  const search = methodSearchSettings(method, config.search);
-  const blind = { id: problem.id, question: problem.question }; // the label never enters the search
-  if (method === 'majority') {
-    const answers: Array<{ answer: string; score: number }> = [];
-    let tokens = 0;
-    for (let i = 0; i < n; i++) {
-      const tree: SearchTree = await new ProblemSearch(blind, { ...config, search: { ...search, seed: search.seed + i * 7919 } }, deps).run();
-      tokens += tree.stats.generatedTokens;
-      const choice = await chooseAnswer(tree.root, deps.grader, 'vote');
-      if (choice.answer !== null) answers.push({ answer: choice.answer, score: 0 });
-    }
-    const clusters = await clusterAnswers(answers, deps.grader);
-    let best: EvalRecord['answers'][number] | null = null;
-    for (const c of clusters) if (!best || c.count > best.count) best = c;
-    return { answer: best?.answer ?? null, answers: clusters, tokens, wallMs: Date.now() - started };
+  const base = { id: problem.id, method: s.method, prompt: s.prompt, gold: problem.answer, level: field(problem, 'level'), subject: field(problem, 'subject', 'type') };
+  const candidates = await candidatesOf(problem, s, deps);
+  const { cluster, representatives } = await clusterIndices(
+    candidates.map((c) => c.answer),
+    (a, b) => deps.grader.isEquivalent(a, b),
+  );
+  // Grading, once per cluster, after every choice below is fixed by the candidates alone.
+  const scored: Scored[] = candidates.map((c, i) => ({ cluster: cluster[i], score: c.score, stepScores: c.stepScores }));
+  const rules = rulesOf(s.method, s.n, s.topK).map(([name, rule]) => [name, rule(scored)] as const);
+  const right: boolean[] = [];
+  for (const rep of representatives) right.push(await deps.grader.isEquivalent(problem.answer, rep));
+
+  const selections: Record<string, EvalSelection> = {};
+  for (const [name, index] of rules) {
+    selections[name] = index < 0 ? { answer: null, correct: 0 } : { answer: candidates[index].answer, correct: right[cluster[index]] ? 1 : 0 };
   }
-  const tree = await new ProblemSearch(blind, { ...config, search }, deps).run();
-  const choice = await chooseAnswer(tree.root, deps.grader, tree.annotation === 'ppm-augmented' ? 'score' : 'vote');
+  if (s.method !== 'greedy') {
+    // maj@1, maj@2, … in order, maj@n among them, then the oracle.
+    const majN = selections[`maj@${s.n}`];
+    delete selections[`maj@${s.n}`];
+    for (const k of subsampleSizes(s.n)) selections[`maj@${k}`] = { correct: majorityAtK(scored, right, k, problem.id) };
+    selections[`maj@${s.n}`] = majN;
+    selections[`pass@${s.n}`] = { correct: passAtN(scored, right) };
+  }
+  const chosen = rules[0][1];
+  const records: EvalCandidateRecord[] = candidates.map((c, i) => ({
+    text: c.text,
+    answer: c.answer,
+    score: c.score,
+    ...(c.stepScores.length > 0 ? { step_scores: c.stepScores } : {}),
+    correct: cluster[i] >= 0 && right[cluster[i]],
+    tokens: c.tokens,
+    timed_out: c.timedOut,
+  }));
   return {
-    answer: choice.answer,
-    answers: choice.clusters.map((c) => ({ answer: c.answer, count: c.count, score: c.bestScore })),
-    tokens: tree.stats.generatedTokens,
-    wallMs: Date.now() - started,
+    ...base,
+    answer: chosen < 0 ? null : candidates[chosen].answer,
+    correct: chosen >= 0 && right[cluster[chosen]],
+    selections,
+    candidates: records,
+    tokens: candidates.reduce((a, c) => a + c.tokens, 0),
+    wall_ms: Date.now() - started,
   };
 }
 
-/** Accuracy and counts over records. */
-export function summarizeRecords(method: EvalMethod, n: number, records: readonly EvalRecord[]): EvalMetrics {
-  const byLevel: EvalMetrics['byLevel'] = {};
-  let correct = 0;
-  let tokens = 0;
-  let wallMs = 0;
-  let empty = 0;
-  for (const r of records) {
-    const key = r.level ?? 'none';
-    const l = (byLevel[key] ??= { problems: 0, correct: 0, accuracy: 0 });
-    l.problems += 1;
-    if (r.correct) {
-      l.correct += 1;
-      correct += 1;
-    }
-    if (r.answer === null) empty += 1;
-    tokens += r.tokens;
-    wallMs += r.wallMs;
+/** Validated settings of `options`. */
+function settingsOf(options: EvalOptions, deps: SearchDeps): Settings {
+  if (!EVAL_METHODS.includes(options.method)) throw invalidArgument(`one of ${EVAL_METHODS.join(', ')}`, 'method', options.method);
+  const prompt = options.prompt ?? 'step';
+  if (!EVAL_PROMPTS.includes(prompt)) throw invalidArgument(`one of ${EVAL_PROMPTS.join(', ')}`, 'prompt', prompt);
+  if (prompt === 'cot' && options.method === 'mcts') {
+    throw invalidArgument('--prompt step with --method mcts (the search needs the step format; a chain of thought has no steps to search)', '--prompt', prompt);
   }
-  for (const l of Object.values(byLevel)) l.accuracy = l.correct / l.problems;
+  if (options.method === 'best-of-n' && !deps.scorer) {
+    throw invalidArgument('a PPM (--ppm FILE): best-of-n ranks the samples by their PPM scores', '--ppm', undefined);
+  }
+  const n =
+    options.method === 'greedy'
+      ? 1
+      : options.method === 'mcts'
+        ? assertInteger(options.runs ?? 1, 'runs', 1, 10_000)
+        : assertInteger(options.n ?? 8, 'n', 1, 10_000);
+  const topK = assertInteger(options.topK ?? 4, 'topK', 1, 10_000);
+  return { method: options.method, n, topK: Math.min(topK, n), prompt, config: options.config };
+}
+
+/** The latest record of each (policy, method, id) in a results file; the file's partial last line is cut off first. */
+async function readResults(path: string, keep: (r: EvalRecord) => boolean): Promise<Map<string, EvalRecord>> {
+  const scan = await openJournal(path);
+  const out = new Map<string, EvalRecord>();
+  if (scan.validBytes === 0) return out;
+  for await (const r of readJsonl<EvalRecord>(path)) if (keep(r)) out.set(r.id, r);
+  return out;
+}
+
+/** Samples the process's resident set size until stopped; the highest value seen, in MiB. */
+function rssSampler(): { stop(): number } {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 100);
+  timer.unref();
   return {
-    method,
-    n,
-    problems: records.length,
-    correct,
-    accuracy: records.length === 0 ? 0 : correct / records.length,
-    byLevel: Object.fromEntries(Object.entries(byLevel).sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))),
-    empty,
-    tokensPerProblem: records.length === 0 ? 0 : tokens / records.length,
-    wallMs,
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage.rss()) / (1 << 20);
+    },
   };
+}
+
+function camelCells(cells: Record<string, AccuracyCell>): EvalMetrics['byLevel'] {
+  return Object.fromEntries(Object.entries(cells).map(([k, c]) => [k, { problems: c.num_samples, correct: c.correct, accuracy: c.acc }]));
 }
 
 /**
- * Evaluates `problems` with one method, resuming from `outDir/records.jsonl`. A problem whose
- * evaluation fails (the engine refused a request) counts as unanswered and wrong: it is recorded, so
- * the metrics always cover every problem.
+ * Evaluates `problems` with one method, resuming from `outDir/results.jsonl`. A problem whose
+ * evaluation fails (the engine refused a request) is recorded with its error and counts as unanswered,
+ * so the metrics always cover every problem; a rerun retries it. Eight failures in a row stop the run
+ * (a broken model or engine) with the last error.
  *
  * @example
- * const metrics = await evaluate({ problems, method: 'greedy', config, outDir: 'eval/greedy', concurrency: 8 }, session.deps);
+ * const metrics = await evaluate({ problems, method: 'majority', n: 8, config, outDir: 'eval/math500', concurrency: 8, policy: 'slm.gguf' }, session.deps);
  */
 export async function evaluate(options: EvalOptions, deps: SearchDeps): Promise<EvalMetrics> {
-  if (!['greedy', 'majority', 'mcts'].includes(options.method)) throw invalidArgument('greedy, majority or mcts', 'method', options.method);
-  const n = options.method === 'majority' ? assertInteger(options.n ?? 8, 'n', 1, 10_000) : 1;
+  const settings = settingsOf(options, deps);
   const concurrency = assertInteger(options.concurrency, 'concurrency', 1, 100_000);
+  const policy = options.policy ?? 'policy';
+  const dataset = options.dataset ?? options.problems[0]?.source ?? 'problems';
   const outDir = resolve(options.outDir);
   await mkdir(outDir, { recursive: true });
-  const recordsPath = join(outDir, 'records.jsonl');
-  const journal = await openJournal(recordsPath);
-  const done = new Set(journal.ids);
-  const pending = options.problems.filter((p) => !done.has(p.id));
-  let finished = options.problems.length - pending.length;
-  let correct = 0;
-  const writer = await JournalWriter.open(recordsPath);
+  const resultsPath = join(outDir, 'results.jsonl');
+  const metricsPath = join(outDir, 'metrics.json');
+
+  const ids = new Set(options.problems.map((p) => p.id));
+  const mine = (r: EvalRecord): boolean => r.policy === policy && r.method === settings.method && ids.has(r.id);
+  const previous = await readResults(resultsPath, mine);
+  const pending = options.problems.filter((p) => previous.get(p.id)?.error !== undefined || !previous.has(p.id)); // new, or failed before
+  const totals = new MetricsAccumulator();
+  for (const r of previous.values()) if (r.error === undefined) totals.add(r);
+  const before = (await readMetricsFile(metricsPath)).results.find((e) => e.policy === policy && e.method === settings.method);
+  const baseTimeS = before?.time_s ?? 0;
+  const basePeak = before?.peak_rss_mb ?? 0;
+  const meta = { policy, ppm: options.ppm ?? null, method: settings.method, prompt: settings.prompt, dataset, n: settings.n, ...(settings.method === 'mcts' ? { top_k: settings.topK } : {}), selection: rulesOf(settings.method, settings.n, settings.topK)[0][0] };
+
+  const started = Date.now();
+  const rss = rssSampler();
+  let peak = basePeak;
+  const entryNow = (): EvalMetricsEntry => {
+    const t = Date.now() - started;
+    return totals.entry({ ...meta, time_s: baseTimeS + t / 1000, peak_rss_mb: Math.max(peak, process.memoryUsage.rss() / (1 << 20)) });
+  };
+  // Failed records stay counted until their retry lands.
+  const failedBefore = [...previous.values()].filter((r) => r.error !== undefined);
+  let done = options.problems.length - pending.length;
+  let correct = totals.entry({ ...meta, time_s: 0, peak_rss_mb: 0 }).correct;
+  let thisRun = 0;
+  let tokensThisRun = 0;
+  let consecutiveFailures = 0;
+  let fatal: unknown = null;
+  let lastMetricsWrite = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const saveMetrics = (force: boolean): Promise<void> => {
+    if (!force && Date.now() - lastMetricsWrite < 2000) return writing;
+    lastMetricsWrite = Date.now();
+    const entry = entryNow();
+    writing = writing.then(() => writeMetricsEntry(metricsPath, entry));
+    return writing;
+  };
+
+  const writer = await JournalWriter.open(resultsPath);
   try {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < pending.length && !options.signal?.aborted) {
+      while (next < pending.length && !options.signal?.aborted && fatal === null) {
         const problem = pending[next++];
-        let result: EvalOutcome;
+        let outcome: Omit<EvalRecord, 'policy' | 'dataset'>;
+        const t0 = Date.now();
         try {
-          result = await evaluateOne(problem, options.method, n, options.config, deps);
+          outcome = await evaluateOne(problem, settings, deps);
+          consecutiveFailures = 0;
         } catch (err) {
-          result = { answer: null, answers: [], tokens: 0, wallMs: 0, error: (err as Error).message };
+          consecutiveFailures += 1;
+          if (consecutiveFailures >= MAX_CONSECUTIVE_FAILURES) fatal ??= err;
+          outcome = {
+            id: problem.id, method: settings.method, prompt: settings.prompt, gold: problem.answer, level: field(problem, 'level'), subject: field(problem, 'subject', 'type'),
+            answer: null, correct: false, selections: {}, candidates: [], tokens: 0, wall_ms: Date.now() - t0, error: err instanceof Error ? err.message : String(err),
+          };
         }
-        const right = result.answer !== null && (await deps.grader.isEquivalent(problem.answer, result.answer));
-        const record: EvalRecord = { id: problem.id, method: options.method, gold: problem.answer, level: levelOf(problem), ...result, correct: right };
+        const { id, method, prompt, ...rest } = outcome;
+        const record: EvalRecord = { id, policy, method, prompt, dataset, ...rest }; // "id" first: the journal reads it
         await writer.append(JSON.stringify(record));
-        finished += 1;
-        if (right) correct += 1;
-        options.onProgress?.({ done: finished, total: options.problems.length, correct });
+        totals.add(record);
+        done += 1;
+        thisRun += 1;
+        tokensThisRun += record.tokens;
+        if (record.correct) correct += 1;
+        peak = Math.max(peak, process.memoryUsage.rss() / (1 << 20));
+        options.onProgress?.({ done, total: options.problems.length, correct, thisRun, tokensThisRun, elapsedMs: Date.now() - started });
+        await saveMetrics(false);
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, pending.length)) }, worker));
   } finally {
     await writer.close();
+    peak = Math.max(peak, rss.stop());
   }
-  const ids = new Set(options.problems.map((p) => p.id));
-  const records: EvalRecord[] = [];
-  for await (const r of readJsonl<EvalRecord>(recordsPath)) if (ids.has(r.id)) records.push(r);
-  const metrics = summarizeRecords(options.method, n, records);
-  await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);
-  return metrics;
+  // A problem that failed before and was not retried (the run was stopped) still counts, as wrong.
+  const retried = new Set(pending.slice(0, thisRun).map((p) => p.id));
+  for (const r of failedBefore) if (!retried.has(r.id)) totals.add(r);
+  await saveMetrics(true);
+  const entry = entryNow();
+  if (fatal !== null) {
+    throw new RstarError('INCOMPLETE', `evaluation stopped: ${MAX_CONSECUTIVE_FAILURES} problems failed in a row (last: ${fatal instanceof Error ? fatal.message : String(fatal)}); rerun the same command to retry them`, { cause: fatal });
+  }
+  return {
+    method: settings.method,
+    n: settings.n,
+    problems: entry.num_samples,
+    correct: entry.correct,
+    accuracy: entry.acc,
+    byLevel: camelCells(totals.levelsWithNone()),
+    empty: entry.empty_samples,
+    tokensPerProblem: entry.tokens_per_problem,
+    wallMs: entry.time_s * 1000,
+    selections: entry.selections,
+    entry,
+  };
 }

@@ -5,13 +5,14 @@
  * rstar on that machine).
  *
  * A stage becomes distributable by adding its task here. The evaluation stage (lib/eval) will add
- * one: `{ name: 'eval.problem', run: (problem, { search, prompts, method, n }, deps) => evaluateOne(…) }`
- * returning the record's outcome (answer, answer clusters, tokens), and call
- * `runnerOf(depsOrRunner, concurrency).runTask(evalTask, settings, blindProblems, { key: recordsPath,
+ * one: `{ name: 'eval.candidates', run: (problem, { search, prompts, method, n, prompt }, deps) =>
+ * candidatesOf(…) }` returning a problem's candidates (text, answer, PPM scores, tokens), and call
+ * `runnerOf(depsOrRunner, concurrency).runTask(evalTask, settings, blindProblems, { key: resultsPath,
  * onResult, onError })` in `evaluate()` where it now loops over the problems itself. It passes the
- * problems without their answers (`{ id, question }`: the label never leaves the coordinator) and
- * grades in `onResult`, before appending the record; `rstar eval --queue` then needs only the
- * flags of lib/cli/queue-flags.ts and `queue.runner({ policy, ppm })`.
+ * problems without their answers (`{ id, question }`: the label never leaves the coordinator), and
+ * clusters, selects and grades in `onResult` (lib/eval/select.ts), before appending the line;
+ * `rstar eval --queue` then needs only the flags of lib/cli/queue-flags.ts and
+ * `queue.runner({ policy, ppm })`.
  */
 import { builtinBootstrap } from '../evolve/default.js';
 import { treeTask } from '../generate/search.js';

@@ -14,6 +14,11 @@
  *
  * Every template can be replaced through configuration (`prompts` section of lib/config.ts); `{question}`
  * and `{count}` are the only placeholders.
+ *
+ * A third, plain prompt is for models that never learnt the step format (`rstar eval --prompt cot`): a
+ * chain of thought in free text, graded by reading its final answer from the text (lib/grade
+ * `extractFinalAnswer`). It is a constant, not part of the `prompts` section, so adding it changed no
+ * existing configuration (and no resumable run's recorded settings).
  */
 import { FINAL_PRINT_COMMENT, MARKERS } from './markers.js';
 
@@ -133,4 +138,18 @@ export function renderBootstrapPrompt(templates: PromptTemplates, question: stri
 /** The prompt of the given style for one question. */
 export function renderPrompt(templates: PromptTemplates, style: PromptStyle, question: string): string {
   return style === 'policy' ? renderPolicyPrompt(templates, question) : renderBootstrapPrompt(templates, question);
+}
+
+/**
+ * The chain-of-thought prompt for a base model: a raw completion prompt (no chat template) asking for
+ * reasoning in prose and the final answer in `\boxed{}`. `{question}` is replaced.
+ */
+export const COT_PROMPT = 'Solve the following math problem step by step. Put the final answer in \\boxed{}.\n\nProblem: {question}\n\nSolution:';
+
+/** Where a chain-of-thought solution ends besides the end-of-generation token: the model starting a new problem or turn. */
+export const COT_STOP_STRINGS: readonly string[] = ['\n\nProblem:', MARKERS.user];
+
+/** The chain-of-thought prompt for one question. */
+export function renderCotPrompt(question: string): string {
+  return fill(COT_PROMPT, { question });
 }
