@@ -10,13 +10,14 @@
  * - best-of-8 by the PPM and test-time MCTS with the PPM (2 searches of 4 candidates × 4 rollouts) pick
  *   a right sample whenever one was drawn.
  *
- * Measured on a loaded 2-core machine: greedy 17.5 %, maj@1 27 %, maj@4 64 %, maj@8 90 %, pass@8
- * 97.5 %, best-of-8 97.5 %, mcts 100 %.
+ * Measured (four runs, each with its own training): greedy 15–17.5 %, maj@1 27–28 %, maj@4 64 %, maj@8
+ * 90–92.5 %, pass@8 97.5 %, best-of-8 97.5 %, mcts 100 %.
  *
  * A policy that ignored the question, a vote that did not cluster equivalent answers, samples that shared
  * one seed, or a PPM whose scores were not used would each fail a bound below. Training uses one
  * thread: on a loaded machine two threads of one process mostly wait on each other (the same evaluation
- * ran 30× slower with two). Costs are in the helper's header; the evaluations take under two minutes.
+ * ran 30× slower with two). The whole test takes 3 min 53 s on an idle 2-core machine (training 180 s,
+ * evaluation 53 s; the helper's header has the parts), 7–10 min on a loaded one.
  */
 import anyTest from 'ava';
 import { rmSync } from 'node:fs';

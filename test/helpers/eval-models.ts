@@ -16,13 +16,15 @@
  * rank every right form above the off-by-one one, at each step, so best-of-N and the search pick a right
  * sample whenever one was drawn.
  *
- * What did not work (one epoch each, measured through `rstar eval`): training on the forms from the
- * start (the policy read the operands but never learnt to copy the output into the box: 0 % of samples
- * copied it), and forms that differ in two places (`+ 0`, `* 1`, `- 0` against `- 1`): the model learnt
- * the operator and the digit independently and wrote `+ 1`, a wrong form the PPM had never seen.
+ * What did not work (measured through `rstar eval` on 40 held-out prompts): one SFT on the forms from
+ * the start, 4,800 rows, with these forms or others (the policy reads the operands but boxes a guess
+ * instead of the interpreter's output: greedy 10 %, maj@8 12.5 %); the recipe's stage cut to 3,200 rows
+ * (the same failure); and forms that differ in two places (`+ 0`, `* 1`, `- 0` against `- 1`): the model
+ * learnt the operator and the digit independently and wrote `+ 1`, a wrong form the PPM had never seen.
  *
- * Cost on a loaded 2-core machine, one thread: 218 s for the recipe's SFT, 82 s for the forms (1,600
- * rows), 72 s for the PPM (600 pairs, two epochs); roughly half that on an idle machine.
+ * Cost, one thread: on an idle 2-core machine 108 s for the recipe's SFT (4,800 rows; 3,200 do not
+ * learn the copy), 37 s for the forms (1,600 rows), 35 s for the PPM (600 pairs, two epochs); on a
+ * loaded one 200–240 s, 80–120 s and 55–107 s.
  */
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
