@@ -15,13 +15,14 @@ export { localRunner, runnerOf, isProblemRunner, type ProblemRunner, type Proble
 export { QueueRunner, type QueueRunnerOptions, type QueueModels, type QueueStatus } from './queue/coordinator.js';
 export { runQueueWorker, type QueueWorkerOptions, type QueueWorkerSummary } from './queue/worker.js';
 export { parseQueueUrl, checkRedis, describeAddress, type QueueAddress } from './queue/connection.js';
+export { listRuns, dropRun, type QueuedRun, type DropResult } from './queue/runs.js';
 export { deriveTrainingData } from './generate/derive.js';
 export { fileDigest, digestInputs, differingInputs, type FileDigest } from './data/digest.js';
 export * from './train/index.js';
 export { generateCurriculum, writeCurriculum, parseCurriculumQuestion, createBootstrapPolicy, BootstrapPolicy, LEVEL_DESCRIPTIONS, type SynthProblem, type CurriculumOptions, type WrittenCurriculum, type BootstrapPolicyOptions, type MistakeKind } from './synth/index.js';
 export { runEvolve, roundSearchConfig, type EvolveOptions, type EvolveResult, type RoundResult, type EvolveProgress, type BootstrapPolicy as EvolveBootstrap } from './evolve/run.js';
 export { prepareEmbeddedDefault, embeddedDefaultOverrides, builtinBootstrap, EMBEDDED_DEFAULT } from './evolve/default.js';
-export { evaluate, methodSearchSettings, type EvalOptions, type EvalMetrics, type EvalProgress } from './eval/evaluate.js';
+export { evaluate, evalTask, methodSearchSettings, type EvalOptions, type EvalMetrics, type EvalProgress, type EvalTaskSettings, type EvalTaskResult } from './eval/evaluate.js';
 export { EVAL_METHODS, EVAL_PROMPTS, type EvalMethod, type EvalPrompt, type EvalRecord, type EvalCandidateRecord, type EvalSelection, type EvalMetricsEntry, type MetricsFile } from './eval/metrics.js';
 export { runEval, type RunEvalOptions, type RunEvalResult, type RunEvalEntry, type RunEvalProgress } from './eval/run.js';
 export { runTrainStage, type TrainStageOptions, type TrainStageResult } from './train/stage.js';

@@ -16,13 +16,13 @@ import { benchmarkPath, BENCHMARKS, loadProblems, type Problem } from '../lib/da
 import { evaluate } from '../lib/eval/evaluate.js';
 import type { EvalRecord, MetricsFile } from '../lib/eval/metrics.js';
 import { runEval } from '../lib/eval/run.js';
-import { SAMPLE_SEED_STRIDE } from '../lib/eval/sample.js';
 import { PythonPool } from '../lib/exec/index.js';
 import { ScriptedPolicy, ScriptedScorer } from '../lib/mcts/scripted-policy.js';
 import { packageRoot } from '../lib/paths.js';
 import { defaultGrader } from '../lib/policy/deps.js';
 import { COT_PROMPT } from '../lib/steps/prompts.js';
 import { testDir, testModel } from './helpers/models.js';
+import { seededAdditionPolicy } from './helpers/policies.js';
 
 // Serial: the engine and the Python pool share the CPU cores.
 const test = anyTest.serial;
@@ -121,30 +121,6 @@ test('--prompt cot on a benchmark: one free-text generation per sample, the PPM 
 /** "What is A + B?" problems with their answers. */
 function additions(count: number): Problem[] {
   return Array.from({ length: count }, (_, i) => ({ id: `add-${i}`, question: `What is ${20 + i} + ${3 + i}?`, answer: String(23 + 2 * i), source: 'additions', meta: { level: 1 + (i % 2) } }));
-}
-
-/**
- * Sample i (its first step's seed is i × SAMPLE_SEED_STRIDE) writes the sum (i mod 4 = 0 or 3), the
- * difference (1) or a broken step (2, a NameError: no answer); then it prints, and boxes what Python printed.
- */
-function seededAdditionPolicy(): ScriptedPolicy {
-  return new ScriptedPolicy((request) => {
-    const [a, b] = (/(\d+) \+ (\d+)/.exec(request.problem.question) ?? []).slice(1);
-    const last = request.path[request.path.length - 1]?.text ?? '';
-    if (request.path.length === 0) {
-      const first = [
-        `<code>\n# Step 1: add\ns = ${a} + ${b}\n<end_of_step>`,
-        `<code>\n# Step 1: subtract\ns = ${a} - ${b}\n<end_of_step>`,
-        `<code>\n# Step 1: a helper never defined\ns = plus(${a}, ${b})\n<end_of_step>`,
-      ];
-      if (request.n > 1) return first; // a search: every first step
-      const i = Math.round(request.seed / SAMPLE_SEED_STRIDE) % 4;
-      return [first[i === 3 ? 0 : i]];
-    }
-    if (last.includes('<end_of_step>')) return ['\n# Now print the final answer\nprint(s)\n<end_of_code>'];
-    const printed = /<output>([\s\S]*?)<end_of_output>/.exec(last)?.[1] ?? '?';
-    return [`\n<answer>The result is \\boxed{${printed}}.<end_of_answer>`];
-  });
 }
 
 test('what each method chooses, with a scripted policy and a PPM that prefers the wrong answer', async (t) => {

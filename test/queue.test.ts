@@ -1,11 +1,15 @@
 /**
  * Rollouts over a queue, as users run them: a real `redis-server` started here on a free loopback
- * port (BullMQ's Lua scripts need the real server; `.ci/run` installs it), real `rstar worker` and
- * `rstar generate --queue` processes, real GSM8K problems and a tiny real model.
+ * port (BullMQ's Lua scripts need the real server; `.ci/run` installs it), real `rstar worker`,
+ * `rstar generate --queue`, `rstar eval --queue` and `rstar queue` processes, real GSM8K problems and
+ * tiny real models.
  *
- * The model has random weights: its trees are never correct, and what is checked is the plumbing.
- * Each problem takes about a second on one thread (four 256-token candidates of a 151k-vocabulary
- * model), so a worker killed right after it reports a start is killed in the middle of that search.
+ * The models have random weights: their trees and answers are never correct, and what is checked is
+ * the plumbing. Each problem takes about a second on one thread (four 256-token candidates, or a
+ * 400-token greedy solution, of a 151k-vocabulary model), so a worker killed right after it reports a
+ * start is killed in the middle of that problem. What the evaluation's selection and grading do with
+ * right and wrong answers when the candidates come back over the wire is checked in process, with a
+ * scripted policy whose answers can be checked by hand.
  */
 import anyTest, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,11 +19,19 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { benchmarkPath } from '../lib/data/problems.js';
+import { resolveConfig } from '../lib/config/index.js';
+import { benchmarkPath, type Problem } from '../lib/data/problems.js';
+import { evaluate, type EvalMethod } from '../lib/eval/evaluate.js';
+import type { EvalRecord } from '../lib/eval/metrics.js';
+import { PythonPool } from '../lib/exec/index.js';
+import { ScriptedScorer } from '../lib/mcts/scripted-policy.js';
 import { packageRoot } from '../lib/paths.js';
+import { defaultGrader } from '../lib/policy/deps.js';
 import { describeAddress, parseQueueUrl } from '../lib/queue/connection.js';
-import { PROTOCOL_VERSION, QUEUE_PREFIX, fileRef, resultsQueueName, runId, type ResultMessage } from '../lib/queue/protocol.js';
+import { PROTOCOL_VERSION, QUEUE_PREFIX, fileRef, resultsQueueName, runId, type ResultMessage, type SearchJob } from '../lib/queue/protocol.js';
+import { localRunner, type ProblemRunner } from '../lib/runner/index.js';
 import { testDir, testModel } from './helpers/models.js';
+import { seededAdditionPolicy } from './helpers/policies.js';
 
 const test = anyTest.serial;
 const cli = join(packageRoot, 'dist', 'lib', 'cli', 'main.js');
@@ -258,7 +270,7 @@ test('a worker without the model refuses its jobs; they are recorded as failed, 
   await w2.kill('SIGTERM');
 });
 
-test('rstar evolve --queue: the search stage runs on a worker (the bootstrap program travels by name) and writes what a local run writes', async (t) => {
+test('rstar evolve --queue: the search and evaluation stages run on a worker (the bootstrap program travels by name) and write what a local run writes', async (t) => {
   const dir = await mkdtemp(join(testDir, 'queue-evolve-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const redis = await startRedis(t, dir);
@@ -286,6 +298,9 @@ test('rstar evolve --queue: the search stage runs on a worker (the bootstrap pro
   t.like(JSON.parse(readFileSync(join(search, 'summary.json'), 'utf8')), { complete: true, workers: { w1: 6 } });
   t.regex(JSON.parse(readFileSync(join(search, 'config.json'), 'utf8')).run.runner, /^queue redis:\/\/127\.0\.0\.1:\d+\/0$/);
   t.true(worker.lines().some((l) => l.includes('loaded policy program "synthetic-curriculum bootstrap')));
+  // The round's evaluation too: its policy and PPM, read where the coordinator wrote them.
+  t.true(worker.lines().some((l) => l.includes(`loaded policy ${join(dir, 'queued', 'round-1', 'policy.gguf')} and PPM ${join(dir, 'queued', 'round-1', 'ppm.gguf')}`)), worker.stderr);
+  t.is(worker.lines().filter((l) => / done in /.test(l)).length, 6 + 3 * 3, 'six searches, then three held-out problems for each of three methods');
   await worker.kill('SIGTERM');
 
   const local = evolve(join(dir, 'local'), []);
@@ -298,4 +313,187 @@ test('rstar evolve --queue: the search stage runs on a worker (the bootstrap pro
       return r;
     }).sort((a, b) => (a.id < b.id ? -1 : 1));
   t.deepEqual(trees(join(dir, 'queued')), trees(join(dir, 'local')));
+  // The same evaluation records: greedy identical, the sampled methods with the same answers (see the eval test).
+  for (const method of ['greedy', 'majority', 'mcts']) {
+    const queued = byKey(readRecords(join(dir, 'queued', 'round-1', 'eval', method)));
+    const local = byKey(readRecords(join(dir, 'local', 'round-1', 'eval', method)));
+    t.deepEqual([...queued.keys()], [...local.keys()], method);
+    for (const [key, want] of local) {
+      const got = queued.get(key)!;
+      if (method === 'greedy') t.deepEqual(got, want, key);
+      else t.deepEqual([got.answer, got.correct, got.candidates.length], [want.answer, want.correct, want.candidates.length], key);
+    }
+  }
+});
+
+const readRecords = (dir: string): EvalRecord[] => readFileSync(join(dir, 'results.jsonl'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as EvalRecord);
+/** Records by policy, method and id, without their timings (the one thing a run may change). */
+const byKey = (records: EvalRecord[]): Map<string, Omit<EvalRecord, 'wall_ms'>> =>
+  new Map(records.map(({ wall_ms: _, ...r }) => [`${r.policy} ${r.method} ${r.id}`, r] as const).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+/** What a run leaves in Redis: search jobs of any run and results queues. */
+const leftovers = async (client: Redis): Promise<string[]> => (await client.keys(`${QUEUE_PREFIX}:*`)).filter((k) => /:search:[0-9a-f]{20}-[0-9a-f]{24}$/.test(k) || k.includes(':results-'));
+
+test('evaluate() on a runner: each problem leaves as {id, question}, the candidates come back as JSON and are graded here exactly as a local evaluation grades them', async (t) => {
+  const pool = new PythonPool({ log: null });
+  t.teardown(() => pool.dispose());
+  // The PPM likes a difference; the policy's samples write the sum, the difference or a broken step.
+  const scorer = new ScriptedScorer((r) => (r.path.some((p) => p.text.includes(' - ')) ? 0.5 : -0.5));
+  const deps = { policy: seededAdditionPolicy(), executor: pool, grader: defaultGrader, scorer };
+  const problems: Problem[] = Array.from({ length: 3 }, (_, i) => ({ id: `add-${i}`, question: `What is ${20 + i} + ${3 + i}?`, answer: String(23 + 2 * i), source: 'additions', meta: { level: 1 } }));
+  const wire = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+  const sent: unknown[] = [];
+  const local = localRunner(deps, 2);
+  // A runner as a queue is one, minus Redis: problems, settings and results cross a JSON boundary.
+  const overJson: ProblemRunner = {
+    description: 'over JSON',
+    runTask(task, settings, list, options) {
+      sent.push(...list.map(wire));
+      return local.runTask(task, wire(settings), list.map(wire), { ...options, onResult: (r, p) => options.onResult(wire(r), p, { worker: 'json' }) });
+    },
+  };
+  const dir = await mkdtemp(join(testDir, 'queue-eval-runner-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ search: { stepTimeoutMs: 10_000, candidates: 3, rollouts: 4 } });
+  const accuracy: Record<string, number> = {};
+  for (const method of ['greedy', 'majority', 'best-of-n', 'mcts'] as EvalMethod[]) {
+    const options = { problems, method, n: 4, runs: 2, config, concurrency: 2, ppm: 'ppm.gguf' };
+    const here = await evaluate({ ...options, outDir: join(dir, 'local') }, method === 'best-of-n' || method === 'mcts' ? deps : { ...deps, scorer: null });
+    const there = await evaluate({ ...options, outDir: join(dir, 'runner') }, overJson);
+    t.deepEqual(there.selections, here.selections, method);
+    accuracy[method] = there.accuracy;
+  }
+  t.deepEqual(accuracy, { greedy: 1, majority: 1, 'best-of-n': 0, mcts: 0 }, 'right and wrong answers, as the scripted policy and PPM make them');
+  t.deepEqual(byKey(readRecords(join(dir, 'runner'))), byKey(readRecords(join(dir, 'local'))));
+  t.is(sent.length, 12);
+  for (const p of sent) t.deepEqual(Object.keys(p as object), ['id', 'question'], 'a label left the coordinator');
+  await t.throwsAsync(evaluate({ problems, method: 'best-of-n', config, concurrency: 2, outDir: join(dir, 'no-ppm') }, overJson), { code: 'INVALID_ARGUMENT', message: /--ppm/ });
+});
+
+test('rstar eval --queue with two workers, one SIGKILLed mid-problem and restarted, the coordinator killed and restarted: the answers of a local rstar eval, each problem once, no label in any job', async (t) => {
+  const dir = await mkdtemp(join(testDir, 'queue-eval-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const redis = await startRedis(t, dir);
+  const a = await testModel('tiny-qwen2-f32');
+  const b = await testModel('tiny-bytes-f32');
+  const n = 6;
+  const procs: Proc[] = [];
+  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
+  const start = (args: string[], label: string): Proc => {
+    const p = new Proc(args, label);
+    procs.push(p);
+    return p;
+  };
+  const common = ['--policy', a, '--policy', b, '--dataset', 'gsm8k', '--limit', String(n), '--method', 'greedy', '--method', 'majority', '--n', '2', '--max-tokens', '400', '--max-depth', '2', '--json'];
+  const t0 = Date.now();
+  const local = start(['eval', ...common, '--threads', '1', '--ctx-size', '4096', '--concurrency', '2', '--out', join(dir, 'local')], 'local eval');
+  t.is((await local.exited).code, 0, local.stderr.slice(-3000));
+  const localS = (Date.now() - t0) / 1000;
+
+  const out = join(dir, 'queued');
+  const coordinator = ['eval', '--queue', redis.url, ...common, '--out', out];
+  const first = start(coordinator, 'coordinator');
+  await first.waitFor(/queue run [0-9a-f]{20} \(eval\.candidates\): 6 problems queued/);
+  // The jobs as workers get them: the problem's id and question, no answer anywhere.
+  const jobIds = await redis.client.lrange(`${QUEUE_PREFIX}:search:wait`, 0, -1);
+  t.is(jobIds.length, n);
+  for (const id of jobIds) {
+    const raw = (await redis.client.hget(`${QUEUE_PREFIX}:search:${id}`, 'data'))!;
+    const job = JSON.parse(raw) as SearchJob;
+    t.is(job.task, 'eval.candidates');
+    t.deepEqual(Object.keys(job.problem), ['id', 'question']);
+    t.notRegex(raw, /"(answer|gold)"\s*:/, 'a label is in the job');
+  }
+
+  const worker = (name: string): Proc => start(['worker', '--queue', redis.url, '--concurrency', '1', '--stall-ms', '3000', '--threads', '1', '--ctx-size', '4096', '--name', name], name);
+  const wA = worker('wA');
+  const wB = worker('wB');
+  // Worker A dies in the middle of its second problem; then the coordinator, once it has a few lines.
+  const [, inFlight] = await wA.waitFor(/problem (\S+) started/, { nth: 2 });
+  await wA.kill('SIGKILL');
+  t.false(wA.lines().some((l) => l.includes(`problem ${inFlight} done`)), 'A finished the problem it was killed in');
+  await first.waitFor(/greedy: [2-5]\/6 problems/);
+  await first.kill('SIGKILL');
+  const journaledFirst = readRecords(out).length;
+  const wA2 = worker('wA2');
+  const second = start(coordinator, 'coordinator (restarted)');
+  const { code } = await second.exited;
+  t.is(code, 0, second.stderr.slice(-3000));
+  const queuedS = (Date.now() - t0) / 1000 - localS;
+
+  // Every problem of every policy and method once, with the local run's answers and correctness; greedy
+  // (deterministic) with the very same candidates. Sampled text may differ in its last bits: which
+  // worker's prompt cache held a prompt changes the float rounding of its decode.
+  const records = readRecords(out);
+  t.is(records.length, 2 * 2 * n);
+  const queued = byKey(records);
+  const expected = byKey(readRecords(join(dir, 'local')));
+  t.is(queued.size, expected.size, 'a problem was journaled twice');
+  t.deepEqual([...queued.keys()].sort(), [...expected.keys()].sort());
+  for (const [key, want] of expected) {
+    const got = queued.get(key)!;
+    if (want.method === 'greedy') t.deepEqual(got, want, key);
+    else t.deepEqual([got.answer, got.correct, got.selections, got.candidates.length], [want.answer, want.correct, want.selections, want.candidates.length], key);
+  }
+  // The --json contract, as a local run prints it.
+  const contract = (stdout: string): unknown[] =>
+    (lastJson(stdout).results as Array<Record<string, unknown>>).map((e) => ({
+      keys: Object.keys(e),
+      ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'wall_s' && (k !== 'tokens_per_problem' || e.method === 'greedy'))),
+    }));
+  t.deepEqual(contract(second.stdout), contract(local.stdout));
+  // The problem A was killed in went back to the queue after the stall time and was run again.
+  t.true([wB, wA2].some((w) => w.lines().some((l) => l.includes(`problem ${inFlight} started (run `) && l.endsWith('start 2/3)'))), `${wB.stderr}\n${wA2.stderr}`);
+  t.deepEqual(await leftovers(redis.client), [], 'the runs left jobs or results behind');
+  t.log(`local eval ${localS.toFixed(1)} s, queued (kills and restarts included) ${queuedS.toFixed(1)} s; the first coordinator journaled ${journaledFirst} of ${2 * 2 * n}; ${inFlight} was retried`);
+  await Promise.all([wB.kill('SIGTERM'), wA2.kill('SIGTERM')]);
+});
+
+test('an abandoned run: rstar queue list shows it, rstar queue drop removes its jobs, the one running ends unposted, and the same command reopens it; engine flags on a coordinator warned about once', async (t) => {
+  const dir = await mkdtemp(join(testDir, 'queue-drop-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const redis = await startRedis(t, dir);
+  const model = await testModel('tiny-qwen2-f32');
+  const out = join(dir, 'out');
+  const procs: Proc[] = [];
+  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
+  const start = (args: string[], label: string): Proc => {
+    const p = new Proc(args, label);
+    procs.push(p);
+    return p;
+  };
+  const rstar = async (args: string[]): Promise<Record<string, any>> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const p = start(args, args.slice(0, 2).join(' '));
+    t.is((await p.exited).code, 0, p.stderr);
+    return lastJson(p.stdout);
+  };
+  // Each problem is one 1500-token greedy step (3-4 s), so one is still running when it is dropped.
+  const coordinator = ['eval', '--queue', redis.url, '--policy', model, '--dataset', 'gsm8k', '--limit', '2', '--method', 'greedy', '--max-tokens', '1500', '--max-depth', '2', '--out', out, '--threads', '2', '--ctx-size', '4096', '--json'];
+  const first = start(coordinator, 'coordinator');
+  const [, run] = await first.waitFor(/queue run ([0-9a-f]{20}) /);
+  await first.kill('SIGKILL');
+  t.is(first.lines().filter((l) => l.startsWith('warning: --threads, --ctx-size are ignored with --queue')).length, 1, first.stderr);
+
+  const listed = await rstar(['queue', 'list', '--queue', redis.url, '--json']);
+  t.like(listed.runs, [{ run, task: 'eval.candidates', origin: { key: `${out}/results.jsonl#${model}` }, jobs: { waiting: 2, active: 0, failed: 0 }, results: 0, closed: false }]);
+  t.is(listed.runs.length, 1);
+
+  const worker = start(['worker', '--queue', redis.url, '--concurrency', '1', '--threads', '1', '--ctx-size', '4096', '--name', 'w1'], 'w1');
+  const [, running] = await worker.waitFor(/problem (\S+) started/);
+  const dropped = await rstar(['queue', 'drop', '--queue', redis.url, run.slice(0, 8), '--json']);
+  t.deepEqual(dropped, { dropped: [{ run, removed: 1, running: 1, results: 0 }] });
+  await worker.waitFor(new RegExp(`problem ${running} done in .* not posted: run ${run.slice(0, 8)} was closed`));
+  for (const r of (await rstar(['queue', 'list', '--queue', redis.url, '--json'])).runs) {
+    t.like(r, { run, closed: true, jobs: { waiting: 0, active: 0, delayed: 0, failed: 0 }, results: 0 }, 'only BullMQ\'s record of the finished job may stay (an hour)');
+  }
+  t.false(existsSync(join(out, 'results.jsonl')) && readFileSync(join(out, 'results.jsonl'), 'utf8') !== '', 'a result of the dropped run was journaled');
+
+  // The same command reopens the run and finishes it; nothing of it stays in Redis.
+  const second = start(coordinator, 'coordinator (again)');
+  t.is((await second.exited).code, 0, second.stderr.slice(-3000));
+  t.like(lastJson(second.stdout), { results: [{ method: 'greedy', problems: 2 }] });
+  t.is(readRecords(out).length, 2);
+  t.deepEqual((await rstar(['queue', 'list', '--queue', redis.url, '--json'])).runs, []);
+  t.deepEqual(await leftovers(redis.client), []);
+  t.log(worker.lines().filter((l) => / done in /.test(l)).join('\n'));
+  await worker.kill('SIGTERM');
 });

@@ -12,7 +12,8 @@ import { trainCommand } from './commands/train.js';
 import { evolveCommand } from './commands/evolve.js';
 import { evalCommand } from './commands/eval.js';
 import { reportCommand } from './commands/report.js';
+import { queueCommand } from './commands/queue.js';
 import { workerCommand } from './commands/worker.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [evolveCommand, generateCommand, workerCommand, solveCommand, evalCommand, trainCommand, modelCommand, ppmCommand, gradeCommand, execCommand, benchCommand, dataCommand, reportCommand];
+export const commands: CommandModule<any, any>[] = [evolveCommand, generateCommand, workerCommand, queueCommand, solveCommand, evalCommand, trainCommand, modelCommand, ppmCommand, gradeCommand, execCommand, benchCommand, dataCommand, reportCommand];

@@ -28,6 +28,10 @@ export class Progress {
     if (this.tty) process.stderr.write(`\r\x1b[2K${this.label}: ${text}`);
     else process.stderr.write(`${this.label}: ${text}\n`);
   }
+  /** A whole line that --quiet does not silence (warnings). */
+  warn(text: string): void {
+    process.stderr.write(this.tty ? `\r\x1b[2K${text}\n` : `${text}\n`);
+  }
   done(text: string): void {
     if (this.quiet) return;
     if (this.tty) process.stderr.write(`\r\x1b[2K${this.label}: ${text}\n`);

@@ -17,6 +17,13 @@
  * base model for a free-text chain of thought and reads its final answer from the text.
  *
  * Grading happens after the answer is chosen: nothing in the search sees the label (`mode: 'test'`).
+ *
+ * Where the candidates are made: a problem's candidates are the `eval.candidates` task (`evalTask`),
+ * run by a runner (lib/runner): in this process on search dependencies, or on `rstar worker` processes
+ * through a queue (lib/queue). The task is given the problem's id and question only, so the label never
+ * leaves this process; the candidates come back as JSON, and this process clusters them, applies the
+ * selection rules, grades and writes the record, once per problem, whichever runner made them.
+ *
  * Every problem's record is appended to `outDir/results.jsonl` (one line per problem, policy and method;
  * ./metrics.ts has the format), which is the resume journal: a rerun skips problems already there, and
  * retries the ones recorded with an error (a later line supersedes an earlier one). `metrics.json` holds
@@ -27,9 +34,11 @@ import { join, resolve } from 'node:path';
 import type { RstarConfig } from '../config/index.js';
 import { readJsonl } from '../data/jsonl.js';
 import type { Problem } from '../data/problems.js';
-import { assertInteger, invalidArgument, RstarError } from '../errors.js';
+import { assertInteger, DataError, invalidArgument, RstarError } from '../errors.js';
 import { JournalWriter, openJournal } from '../generate/journal.js';
-import type { SearchDeps } from '../mcts/types.js';
+import type { SearchDeps, SearchProblem, Grader } from '../mcts/types.js';
+import { defaultGrader } from '../policy/deps.js';
+import { isProblemRunner, runnerOf, type ProblemRunner, type ProblemTask, type TaskSettings } from '../runner/index.js';
 import {
   EVAL_METHODS,
   EVAL_PROMPTS,
@@ -65,11 +74,14 @@ export interface EvalOptions {
   config: Pick<RstarConfig, 'search' | 'prompts'>;
   /** Directory of results.jsonl and metrics.json. */
   outDir: string;
-  /** Problems evaluated at once. */
+  /** Problems evaluated at once in this process (a runner such as a queue decides its own). */
   concurrency: number;
   /** The policy's name in the records (default "policy"): its path, for the CLI. */
   policy?: string;
-  /** The PPM's name in metrics.json (default: none). */
+  /**
+   * The PPM's name in metrics.json (default: none). With a runner, which carries its own models, it also
+   * says that there is a PPM (best-of-n needs one).
+   */
   ppm?: string | null;
   /** The dataset's name in the records (default: the problems' `source`). */
   dataset?: string;
@@ -128,14 +140,53 @@ interface Settings {
   config: Pick<RstarConfig, 'search' | 'prompts'>;
 }
 
-/** The candidates of one problem. */
-async function candidatesOf(problem: Problem, s: Settings, deps: SearchDeps): Promise<Candidate[]> {
-  const search = methodSearchSettings(s.method, s.config.search);
-  const config = { ...s.config, search };
+/**
+ * What the `eval.candidates` task runs with: the search settings as the method uses them
+ * (`methodSearchSettings`), the prompt templates, and the method's own keys. No label, no selection
+ * rule: those stay with the caller.
+ */
+export interface EvalTaskSettings extends TaskSettings {
+  method: EvalMethod;
+  /** Candidates per problem: 1 for greedy, the samples, or the searches. */
+  n: number;
+  prompt: EvalPrompt;
+}
+
+/** A problem's candidates as the task returns them (JSON), and the milliseconds they took. */
+export interface EvalTaskResult {
+  candidates: Candidate[];
+  ms: number;
+}
+
+/** The candidates of one problem; `problem` is read for its id and question only. */
+async function candidatesOf(problem: SearchProblem, s: EvalTaskSettings, deps: SearchDeps): Promise<Candidate[]> {
+  const search = methodSearchSettings(s.method, s.search);
+  const config = { search, prompts: s.prompts };
   if (s.prompt === 'cot') return sampleCotSolutions(problem, s.n, config, deps, s.method === 'best-of-n');
   const stride = s.method === 'mcts' ? RUN_SEED_STRIDE : SAMPLE_SEED_STRIDE;
   const one = s.method === 'mcts' ? searchOnce : sampleStepSolution;
   return Promise.all(Array.from({ length: s.n }, (_, i) => one(problem, { ...config, search: { ...search, seed: search.seed + i * stride } }, deps)));
+}
+
+/**
+ * The evaluation's work on one problem, as any runner runs it (lib/runner/tasks.ts lists it for queue
+ * workers): its candidates, unclustered and ungraded.
+ *
+ * @example
+ * const settings = { search: methodSearchSettings('majority', config.search), prompts: config.prompts, method: 'majority' as const, n: 8, prompt: 'step' as const };
+ * const { candidates } = await evalTask.run({ id: 'p1', question: 'What is 2 + 3?' }, settings, session.deps);
+ */
+export const evalTask: ProblemTask<EvalTaskSettings, EvalTaskResult> = {
+  name: 'eval.candidates',
+  async run(problem, settings, deps) {
+    const t0 = Date.now();
+    const candidates = await candidatesOf({ id: problem.id, question: problem.question }, settings, deps);
+    return { candidates, ms: Date.now() - t0 };
+  },
+};
+
+function taskSettingsOf(s: Settings): EvalTaskSettings {
+  return { search: methodSearchSettings(s.method, s.config.search), prompts: s.config.prompts, method: s.method, n: s.n, prompt: s.prompt };
 }
 
 /** The rules a method reports, each as the index of its chosen candidate; the first is the method's answer. */
@@ -163,20 +214,32 @@ function rulesOf(method: EvalMethod, n: number, topK: number): Array<[string, (c
   }
 }
 
-/** Evaluates one problem: candidates, the rules' choices, grading. */
-async function evaluateOne(problem: Problem, s: Settings, deps: SearchDeps): Promise<Omit<EvalRecord, 'policy' | 'dataset'>> {
+/** A task result as it came back (from another process, perhaps): the candidates, checked for shape. */
+function candidatesIn(result: EvalTaskResult, s: Settings): Candidate[] {
+  const list = (result as Partial<EvalTaskResult> | null)?.candidates;
+  const ok = (c: Candidate): boolean =>
+    c !== null && typeof c === 'object' && typeof c.text === 'string' && (c.answer === null || typeof c.answer === 'string') && (c.score === null || typeof c.score === 'number') &&
+    Array.isArray(c.stepScores) && typeof c.tokens === 'number' && typeof c.timedOut === 'boolean';
+  if (!Array.isArray(list) || list.length !== s.n || !list.every(ok)) {
+    throw new DataError(`the candidates of an evaluation task came back malformed (expected ${s.n} candidates {text, answer, score, stepScores, tokens, timedOut}); run the same rstar version on every machine`);
+  }
+  return list;
+}
+
+/** A problem's record from its candidates: the rules' choices, then grading against the label. */
+async function gradeCandidates(problem: Problem, result: EvalTaskResult, s: Settings, grader: Grader): Promise<Omit<EvalRecord, 'policy' | 'dataset'>> {
   const started = Date.now();
   const base = { id: problem.id, method: s.method, prompt: s.prompt, gold: problem.answer, level: field(problem, 'level'), subject: field(problem, 'subject', 'type') };
-  const candidates = await candidatesOf(problem, s, deps);
+  const candidates = candidatesIn(result, s);
   const { cluster, representatives } = await clusterIndices(
     candidates.map((c) => c.answer),
-    (a, b) => deps.grader.isEquivalent(a, b),
+    (a, b) => grader.isEquivalent(a, b),
   );
   // Grading, once per cluster, after every choice below is fixed by the candidates alone.
   const scored: Scored[] = candidates.map((c, i) => ({ cluster: cluster[i], score: c.score, stepScores: c.stepScores }));
   const rules = rulesOf(s.method, s.n, s.topK).map(([name, rule]) => [name, rule(scored)] as const);
   const right: boolean[] = [];
-  for (const rep of representatives) right.push(await deps.grader.isEquivalent(problem.answer, rep));
+  for (const rep of representatives) right.push(await grader.isEquivalent(problem.answer, rep));
 
   const selections: Record<string, EvalSelection> = {};
   for (const [name, index] of rules) {
@@ -207,19 +270,19 @@ async function evaluateOne(problem: Problem, s: Settings, deps: SearchDeps): Pro
     selections,
     candidates: records,
     tokens: candidates.reduce((a, c) => a + c.tokens, 0),
-    wall_ms: Date.now() - started,
+    wall_ms: result.ms + (Date.now() - started),
   };
 }
 
-/** Validated settings of `options`. */
-function settingsOf(options: EvalOptions, deps: SearchDeps): Settings {
+/** Validated settings of `options`; `hasPpm`: whether the candidates are made with a PPM. */
+function settingsOf(options: EvalOptions, hasPpm: boolean): Settings {
   if (!EVAL_METHODS.includes(options.method)) throw invalidArgument(`one of ${EVAL_METHODS.join(', ')}`, 'method', options.method);
   const prompt = options.prompt ?? 'step';
   if (!EVAL_PROMPTS.includes(prompt)) throw invalidArgument(`one of ${EVAL_PROMPTS.join(', ')}`, 'prompt', prompt);
   if (prompt === 'cot' && options.method === 'mcts') {
     throw invalidArgument('--prompt step with --method mcts (the search needs the step format; a chain of thought has no steps to search)', '--prompt', prompt);
   }
-  if (options.method === 'best-of-n' && !deps.scorer) {
+  if (options.method === 'best-of-n' && !hasPpm) {
     throw invalidArgument('a PPM (--ppm FILE): best-of-n ranks the samples by their PPM scores', '--ppm', undefined);
   }
   const n =
@@ -266,12 +329,18 @@ function camelCells(cells: Record<string, AccuracyCell>): EvalMetrics['byLevel']
  * so the metrics always cover every problem; a rerun retries it. Eight failures in a row stop the run
  * (a broken model or engine) with the last error.
  *
+ * The candidates are made on `deps` in this process (`concurrency` problems at once), or by a runner
+ * (`QueueRunner`: queue workers, each with its own engine), which is given each problem's id and
+ * question only; clustering, selection, grading and the files stay here either way.
+ *
  * @example
  * const metrics = await evaluate({ problems, method: 'majority', n: 8, config, outDir: 'eval/math500', concurrency: 8, policy: 'slm.gguf' }, session.deps);
  */
-export async function evaluate(options: EvalOptions, deps: SearchDeps): Promise<EvalMetrics> {
-  const settings = settingsOf(options, deps);
+export async function evaluate(options: EvalOptions, depsOrRunner: SearchDeps | ProblemRunner): Promise<EvalMetrics> {
+  const queued = isProblemRunner(depsOrRunner);
+  const settings = settingsOf(options, queued ? (options.ppm ?? null) !== null : Boolean(depsOrRunner.scorer));
   const concurrency = assertInteger(options.concurrency, 'concurrency', 1, 100_000);
+  const grader: Grader = queued ? defaultGrader : depsOrRunner.grader;
   const policy = options.policy ?? 'policy';
   const dataset = options.dataset ?? options.problems[0]?.source ?? 'problems';
   const outDir = resolve(options.outDir);
@@ -304,7 +373,6 @@ export async function evaluate(options: EvalOptions, deps: SearchDeps): Promise<
   let thisRun = 0;
   let tokensThisRun = 0;
   let consecutiveFailures = 0;
-  let fatal: unknown = null;
   let lastMetricsWrite = 0;
   let writing: Promise<void> = Promise.resolve();
   const saveMetrics = (force: boolean): Promise<void> => {
@@ -315,50 +383,64 @@ export async function evaluate(options: EvalOptions, deps: SearchDeps): Promise<
     return writing;
   };
 
+  const byId = new Map(pending.map((p) => [p.id, p]));
+  // Problems recorded by this run: a runner delivers each once, and a second delivery is ignored anyway.
+  const recorded = new Set<string>();
   const writer = await JournalWriter.open(resultsPath);
+  const record = async (outcome: Omit<EvalRecord, 'policy' | 'dataset'>): Promise<void> => {
+    recorded.add(outcome.id);
+    const { id, method, prompt, ...rest } = outcome;
+    const line: EvalRecord = { id, policy, method, prompt, dataset, ...rest }; // "id" first: the journal reads it
+    await writer.append(JSON.stringify(line));
+    totals.add(line);
+    done += 1;
+    thisRun += 1;
+    tokensThisRun += line.tokens;
+    if (line.correct) correct += 1;
+    peak = Math.max(peak, process.memoryUsage.rss() / (1 << 20));
+    options.onProgress?.({ done, total: options.problems.length, correct, thisRun, tokensThisRun, elapsedMs: Date.now() - started });
+    await saveMetrics(false);
+  };
+  let stopped: unknown = null;
   try {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < pending.length && !options.signal?.aborted && fatal === null) {
-        const problem = pending[next++];
-        let outcome: Omit<EvalRecord, 'policy' | 'dataset'>;
-        const t0 = Date.now();
-        try {
-          outcome = await evaluateOne(problem, settings, deps);
-          consecutiveFailures = 0;
-        } catch (err) {
-          consecutiveFailures += 1;
-          if (consecutiveFailures >= MAX_CONSECUTIVE_FAILURES) fatal ??= err;
-          outcome = {
-            id: problem.id, method: settings.method, prompt: settings.prompt, gold: problem.answer, level: field(problem, 'level'), subject: field(problem, 'subject', 'type'),
-            answer: null, correct: false, selections: {}, candidates: [], tokens: 0, wall_ms: Date.now() - t0, error: err instanceof Error ? err.message : String(err),
-          };
-        }
-        const { id, method, prompt, ...rest } = outcome;
-        const record: EvalRecord = { id, policy, method, prompt, dataset, ...rest }; // "id" first: the journal reads it
-        await writer.append(JSON.stringify(record));
-        totals.add(record);
-        done += 1;
-        thisRun += 1;
-        tokensThisRun += record.tokens;
-        if (record.correct) correct += 1;
-        peak = Math.max(peak, process.memoryUsage.rss() / (1 << 20));
-        options.onProgress?.({ done, total: options.problems.length, correct, thisRun, tokensThisRun, elapsedMs: Date.now() - started });
-        await saveMetrics(false);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, pending.length)) }, worker));
+    // The label stays here: the task sees each problem's id and question only.
+    const blind: SearchProblem[] = pending.map((p) => ({ id: p.id, question: p.question }));
+    await runnerOf(depsOrRunner, concurrency).runTask(evalTask, taskSettingsOf(settings), blind, {
+      key: `${resultsPath}#${policy}`,
+      signal: options.signal,
+      maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
+      onResult: async (result, p) => {
+        const problem = byId.get(p.id);
+        if (problem === undefined || recorded.has(p.id)) return;
+        const outcome = await gradeCandidates(problem, result, settings, grader);
+        if (recorded.has(p.id)) return;
+        await record(outcome);
+        consecutiveFailures = 0;
+      },
+      onError: async (err, p) => {
+        const problem = byId.get(p.id);
+        if (problem === undefined || recorded.has(p.id)) return;
+        consecutiveFailures += 1;
+        const message = err instanceof Error ? err.message : String(err);
+        await record({
+          id: problem.id, method: settings.method, prompt: settings.prompt, gold: problem.answer, level: field(problem, 'level'), subject: field(problem, 'subject', 'type'),
+          answer: null, correct: false, selections: {}, candidates: [], tokens: 0, wall_ms: 0, error: message,
+        });
+      },
+    });
+  } catch (err) {
+    stopped = err;
   } finally {
     await writer.close();
     peak = Math.max(peak, rss.stop());
   }
   // A problem that failed before and was not retried (the run was stopped) still counts, as wrong.
-  const retried = new Set(pending.slice(0, thisRun).map((p) => p.id));
-  for (const r of failedBefore) if (!retried.has(r.id)) totals.add(r);
+  for (const r of failedBefore) if (!recorded.has(r.id)) totals.add(r);
   await saveMetrics(true);
   const entry = entryNow();
-  if (fatal !== null) {
-    throw new RstarError('INCOMPLETE', `evaluation stopped: ${MAX_CONSECUTIVE_FAILURES} problems failed in a row (last: ${fatal instanceof Error ? fatal.message : String(fatal)}); rerun the same command to retry them`, { cause: fatal });
+  if (stopped !== null) {
+    if (consecutiveFailures < MAX_CONSECUTIVE_FAILURES) throw stopped; // not the problems' failures: the runner's own (Redis gone, say)
+    throw new RstarError('INCOMPLETE', `evaluation stopped: ${MAX_CONSECUTIVE_FAILURES} problems failed in a row (last: ${stopped instanceof Error ? stopped.message : String(stopped)}); rerun the same command to retry them`, { cause: stopped });
   }
   return {
     method: settings.method,

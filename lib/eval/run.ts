@@ -9,6 +9,10 @@
  * PPM by SHA-256), and each policy by SHA-256. A rerun resumes; a rerun that would mix results of other
  * settings, another dataset or a changed model file into the same files is refused, naming what differs.
  * New policies and new methods may be added to a directory at any time; `--limit` may change.
+ *
+ * With a `runner` (`rstar eval --queue`), no model is loaded here: each policy's candidates are made by
+ * the runner it returns for that policy's models (queue workers, which find the files by SHA-256), and
+ * this process only clusters, selects, grades and writes; the files are the same as a local run's.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -20,6 +24,7 @@ import { loadProblems, resolveProblemFile } from '../data/problems.js';
 import { assertInteger, DataError, invalidArgument } from '../errors.js';
 import { openSearchDeps } from '../policy/deps.js';
 import type { LoadedModelReport } from '../policy/engine.js';
+import type { ProblemRunner } from '../runner/index.js';
 import { evaluate, type EvalMetrics, type EvalProgress } from './evaluate.js';
 import { EVAL_METHODS, EVAL_PROMPTS, type EvalMethod, type EvalPrompt } from './metrics.js';
 import { methodSearchSettings } from './sample.js';
@@ -43,8 +48,13 @@ export interface RunEvalOptions {
   limit?: number;
   outDir: string;
   config: RstarConfig;
-  /** Problems evaluated at once. */
+  /** Problems evaluated at once (here; with `runner`, each queue worker has its own). */
   concurrency: number;
+  /**
+   * Where the candidates are made: by default in this process (each policy loaded here in turn); given
+   * this, by the runner it returns for a policy and its PPM (`QueueRunner`: `rstar worker` processes).
+   */
+  runner?: (models: { policy: string; ppm: string | null }) => ProblemRunner;
   signal?: AbortSignal;
   onProgress?: (p: RunEvalProgress) => void;
   /** Where the Python pool's start-up line goes (default stderr; null: silence). */
@@ -63,8 +73,8 @@ export interface RunEvalEntry {
   policy: string;
   method: EvalMethod;
   metrics: EvalMetrics;
-  /** The models as loaded (engine settings, offloaded layers). */
-  engine: { policy: LoadedModelReport; ppm: LoadedModelReport | null };
+  /** The models as loaded (engine settings, offloaded layers); null when a runner made the candidates. */
+  engine: { policy: LoadedModelReport; ppm: LoadedModelReport | null } | null;
 }
 
 export interface RunEvalResult {
@@ -206,7 +216,7 @@ export async function runEval(options: RunEvalOptions): Promise<RunEvalResult> {
   let complete = true;
   for (let i = 0; i < options.policies.length && complete; i++) {
     const policy = options.policies[i];
-    const session = await openSearchDeps({ policyPath: policy, ppmPath: needPpm ? options.ppm : undefined, config: options.config, concurrency: concurrency * width, log: options.log });
+    const session = options.runner ? null : await openSearchDeps({ policyPath: policy, ppmPath: needPpm ? options.ppm : undefined, config: options.config, concurrency: concurrency * width, log: options.log });
     try {
       for (const method of methods) {
         if (options.signal?.aborted) {
@@ -230,13 +240,13 @@ export async function runEval(options: RunEvalOptions): Promise<RunEvalResult> {
             signal: options.signal,
             onProgress: (p) => options.onProgress?.({ ...p, policy, policyIndex: i + 1, policies: options.policies.length, method }),
           },
-          { ...session.deps, scorer: usesPpm(method) ? session.deps.scorer : null },
+          session ? { ...session.deps, scorer: usesPpm(method) ? session.deps.scorer : null } : options.runner!({ policy, ppm: usesPpm(method) ? (options.ppm ?? null) : null }),
         );
-        results.push({ policy, method, metrics, engine: session.engine!.models });
+        results.push({ policy, method, metrics, engine: session ? session.engine!.models : null });
         if (options.signal?.aborted && metrics.problems < problems.length) complete = false;
       }
     } finally {
-      await session.dispose();
+      await session?.dispose();
     }
   }
   return { outDir, dataset, datasetFile, problems: problems.length, results, complete };

@@ -6,12 +6,13 @@
  *   search   MCTS over the training problems (lib/generate) with the bootstrap policy (round 1) or
  *            policy-(k-1), PPM-augmented with ppm-(k-1) when the round says so; then, when configured
  *            (round 4), passes over the still-unsolved problems with new seeds (`search-extra-p/`);
- *            here, or on queue workers (`searchRunner`)
+ *            here, or on queue workers (`runner`)
  *   data     SFT rows and PPM pairs derived from every tree of the round (`data/`), SFT grouped by problem
  *   sft      the BASE model fine-tuned on the round's SFT rows → `policy.gguf` (policy-k)
  *   ppm      a PPM initialised from policy-k, trained on the round's pairs → `ppm.gguf` (PPM-k)
  *   eval     on the held-out problems: greedy pass@1 of policy-k, majority vote over n samples, and
- *            the test-time MCTS with PPM-k (`eval/<method>/`); coverage of the training problems
+ *            the test-time MCTS with PPM-k (`eval/<method>/`); coverage of the training problems;
+ *            here, or on queue workers (`runner`: they make the candidates, this process grades)
  *
  * Resumable and traceable: `state.json` (written atomically after every stage) says what is done; a
  * stage recorded there is never redone, and each stage resumes itself (the search journal, training
@@ -31,9 +32,9 @@ import { DataError, RstarError, invalidArgument } from '../errors.js';
 import { evaluate, type EvalMethod, type EvalMetrics } from '../eval/evaluate.js';
 import { deriveTrainingData } from '../generate/derive.js';
 import { runGenerate, type GenerateSummary } from '../generate/run.js';
-import type { StepPolicy } from '../mcts/types.js';
+import type { SearchDeps, StepPolicy } from '../mcts/types.js';
 import type { TreeRecord } from '../mcts/tree-record.js';
-import { openSearchDeps, type SearchSession } from '../policy/deps.js';
+import { openSearchDeps } from '../policy/deps.js';
 import type { ProblemRunner } from '../runner/index.js';
 import { runTrainStage, trainMetadata, TRAIN_METADATA_KEY, type TrainStageResult } from '../train/stage.js';
 
@@ -59,11 +60,11 @@ export interface EvolveOptions {
   /** Once aborted, the current stage stops at its next safe point and the run returns, resumable. */
   signal?: AbortSignal;
   /**
-   * Where the search stage's problems run: by default in this process (its models loaded here); given
-   * this, on the runner it returns for the stage's models (`QueueRunner`: queue workers, lib/queue).
-   * Evaluation still runs here.
+   * Where the search and evaluation stages' problems run: by default in this process (their models
+   * loaded here); given this, on the runner it returns for the stage's models (`QueueRunner`: queue
+   * workers, lib/queue). Training always runs here.
    */
-  searchRunner?: (models: { policy: string | { program: string }; ppm: string | null }) => ProblemRunner;
+  runner?: (models: { policy: string | { program: string }; ppm: string | null }) => ProblemRunner;
   onProgress?: (p: EvolveProgress) => void;
 }
 
@@ -276,7 +277,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
     return result;
   };
 
-  const evalAll = async (round: number, dir: string, session: SearchSession, methods: EvalMethod[], roundConfig: RstarConfig): Promise<Partial<Record<EvalMethod, EvalMetrics>>> => {
+  const evalAll = async (round: number, dir: string, depsOrRunner: SearchDeps | ProblemRunner, methods: EvalMethod[], roundConfig: RstarConfig): Promise<Partial<Record<EvalMethod, EvalMetrics>>> => {
     const out: Partial<Record<EvalMethod, EvalMetrics>> = {};
     for (const method of methods) {
       checkAbort();
@@ -299,11 +300,24 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
             progress({ round, stage: round === 0 ? 'base' : 'eval', detail: `${method} ${p.done}/${p.total} (${p.correct} right)`, done: p.done, total: p.total, etaMs: p.done > 0 ? (elapsed / p.done) * (p.total - p.done) : null });
           },
         },
-        session.deps,
+        depsOrRunner,
       );
       checkAbort();
     }
     return out;
+  };
+  /**
+   * The policy's evaluation models, here or on the runner: the same models for every method, as a
+   * local evaluation opens them (greedy and majority use no PPM, mcts its PPM when there is one).
+   */
+  const withEvalModels = async <T>(policyPath: string, ppmPath: string | undefined, work: (depsOrRunner: SearchDeps | ProblemRunner) => Promise<T>): Promise<T> => {
+    if (options.runner) return work(options.runner({ policy: policyPath, ppm: ppmPath ?? null }));
+    const session = await openSearchDeps({ policyPath, ppmPath, config: policyConfig(), concurrency: options.concurrency, log: null });
+    try {
+      return await work(session.deps);
+    } finally {
+      await session.dispose();
+    }
   };
   const policyConfig = (): RstarConfig => ({ ...config, search: { ...config.search, promptStyle: 'policy' } });
   // The run's report (report.html, lib/report) follows the rounds, so a long run can be watched in a
@@ -324,15 +338,12 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
     // The base model's greedy pass@1: the baseline every round is compared with.
     if (config.evolve.eval.baseGreedy && !state.base) {
       progress({ round: 0, stage: 'base', detail: 'greedy pass@1 of the base model' });
-      const session = await openSearchDeps({ policyPath: options.base, config: policyConfig(), concurrency: options.concurrency, log: null });
-      try {
-        await stage<EvalMetrics>(
+      await withEvalModels(options.base, undefined, (depsOrRunner) =>
+        stage<EvalMetrics>(
           (r) => (state.base = r),
-          async () => (await evalAll(0, join(outDir, 'base-eval'), session, ['greedy'], policyConfig())).greedy!,
-        );
-      } finally {
-        await session.dispose();
-      }
+          async () => (await evalAll(0, join(outDir, 'base-eval'), depsOrRunner, ['greedy'], policyConfig())).greedy!,
+        ),
+      );
     }
 
     const last = Math.min(options.lastRound ?? rounds.length, rounds.length);
@@ -357,7 +368,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
         if (r.usePpm && !ppmPath) progress({ round: k, stage: 'search', detail: 'no PPM from the previous round (it had no pairs): terminal-guided search' });
         const policyPath = r.policy === 'previous' ? previous?.sft?.result.out : options.bootstrap.kind === 'model' ? options.bootstrap.path : undefined;
         const program = r.policy === 'bootstrap' && options.bootstrap.kind === 'program' ? options.bootstrap : null;
-        const runner = options.searchRunner && (program || policyPath) ? options.searchRunner({ policy: program ? { program: program.name } : policyPath!, ppm: ppmPath }) : null;
+        const runner = options.runner && (program || policyPath) ? options.runner({ policy: program ? { program: program.name } : policyPath!, ppm: ppmPath }) : null;
         const session = runner
           ? null
           : await openSearchDeps({
@@ -476,15 +487,12 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       if (!rs.eval) {
         checkAbort();
         const ppmPath = rs.ppm!.result.out ?? undefined;
-        const session = await openSearchDeps({ policyPath: rs.sft!.result.out, ppmPath, config: policyConfig(), concurrency: options.concurrency, log: null });
-        try {
-          await stage<Partial<Record<EvalMethod, EvalMetrics>>>(
+        await withEvalModels(rs.sft!.result.out, ppmPath, (depsOrRunner) =>
+          stage<Partial<Record<EvalMethod, EvalMetrics>>>(
             (rec) => (rs.eval = rec),
-            () => evalAll(k, join(dir, 'eval'), session, ['greedy', 'majority', 'mcts'], policyConfig()),
-          );
-        } finally {
-          await session.dispose();
-        }
+            () => evalAll(k, join(dir, 'eval'), depsOrRunner, ['greedy', 'majority', 'mcts'], policyConfig()),
+          ),
+        );
       }
       await writeJsonAtomic(join(dir, 'result.json'), roundResult(k, rs));
       await refreshReport(k);

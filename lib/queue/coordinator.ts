@@ -14,7 +14,12 @@
  *    as a local one does);
  * 5. each result message is delivered to `onResult` / `onError` if its problem is still outstanding,
  *    then its search job is removed; a second message for the same problem is dropped. The run ends
- *    when every problem has been delivered.
+ *    when every problem has been delivered;
+ * 6. when it ends with every problem delivered (Ctrl-C included), what is left of the run is removed:
+ *    jobs an earlier life queued for problems this one no longer has, the results queue; and the run is
+ *    marked closed (./protocol.ts), so a duplicate still running on a worker ends without a result.
+ *    A run whose coordinator never comes back is removed with `rstar queue drop` (./runs.ts); a
+ *    coordinator whose run is dropped while it runs stops with an error.
  *
  * Crash safety: a result is removed from Redis only after `onResult` returned (the journal line is
  * written); a coordinator killed in between gets the same message again after restart (BullMQ
@@ -27,16 +32,21 @@
  * lost to an operator's `DEL` or `FLUSHDB` is added again instead of being waited for forever.
  */
 import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileDigest } from '../data/digest.js';
 import { RstarError, assertInteger, type RstarErrorCode } from '../errors.js';
 import type { DriveResult } from '../mcts/driver.js';
 import type { ProblemRunner, ProblemTask, ResultOrigin, RunTaskOptions, TaskProblem, TaskSettings } from '../runner/index.js';
 import { describeAddress, redisOptions, type QueueAddress } from './connection.js';
+import { removeRunJobs } from './runs.js';
 import {
+  CLOSED_TTL_S,
   PROTOCOL_VERSION,
   QUEUE_PREFIX,
   SEARCH_QUEUE,
+  closedRunKey,
   fileRef,
   resultsQueueName,
   runId,
@@ -78,6 +88,8 @@ export interface QueueRunnerOptions {
   statusEveryMs?: number;
   /** Silence after which the outstanding jobs are checked (default 60 s). */
   reconcileAfterMs?: number;
+  /** A line per run once its jobs are queued: its id, and how to drop it. */
+  log?: (line: string) => void;
 }
 
 /** Jobs added per round trip. */
@@ -113,13 +125,20 @@ export class QueueRunner implements ProblemRunner {
       policy: await this.modelRef(this.options.models.policy),
       ppm: this.options.models.ppm === null ? null : await this.modelRef(this.options.models.ppm),
     };
-    const run = runId({ key: resolve(options.key), task: task.name, settings, models });
+    const key = resolve(options.key);
+    const run = runId({ key, task: task.name, settings, models });
     const reply = resultsQueueName(run);
     const connection = redisOptions(this.options.address);
     const search = new Queue(SEARCH_QUEUE, { connection, prefix: QUEUE_PREFIX });
     const results = new Queue(reply, { connection, prefix: QUEUE_PREFIX });
+    const client = new Redis({ ...connection, maxRetriesPerRequest: 2 });
     search.on('error', () => undefined); // connection errors: ioredis reconnects; calls that fail are reported where awaited
     results.on('error', () => undefined);
+    client.on('error', () => undefined);
+    // This run is live again (a finished or dropped run restarted with the same command). The jobs a
+    // closed run left (BullMQ's records of jobs that ended without a result) would stand in for the new
+    // ones under the same ids: removed first.
+    if ((await client.del(closedRunKey(run))) === 1) await removeRunJobs(search, client, run);
 
     const outstanding = new Map<string, P>();
     for (const p of problems) outstanding.set(p.id, p);
@@ -132,9 +151,10 @@ export class QueueRunner implements ProblemRunner {
     const check = (): void => {
       if (outstanding.size === 0 || fatal !== null) wake();
     };
+    const origin = { host: hostname(), key };
     const jobOf = (problem: P): { name: string; data: SearchJob; opts: Record<string, unknown> } => ({
       name: task.name,
-      data: { v: PROTOCOL_VERSION, run, task: task.name, settings, models, problem: { id: problem.id, question: problem.question, ...(problem.answer !== undefined ? { answer: problem.answer } : {}), ...(problem.source !== undefined ? { source: problem.source } : {}) }, reply, maxStarts: this.attempts },
+      data: { v: PROTOCOL_VERSION, run, task: task.name, settings, models, problem: { id: problem.id, question: problem.question, ...(problem.answer !== undefined ? { answer: problem.answer } : {}), ...(problem.source !== undefined ? { source: problem.source } : {}) }, reply, maxStarts: this.attempts, origin },
       opts: {
         jobId: searchJobId(run, problem.id),
         // BullMQ's own retry budget is larger than ours: the worker records the failure itself once the
@@ -276,6 +296,7 @@ export class QueueRunner implements ProblemRunner {
       const failedBefore = [...(await states([...outstanding.keys()])).entries()].filter(([, s]) => s === 'failed').map(([id]) => id);
       for (const id of failedBefore) await search.remove(searchJobId(run, id)).catch(() => undefined);
       if (failedBefore.length > 0) await addJobs(failedBefore.map((id) => outstanding.get(id)!));
+      if (outstanding.size > 0) this.options.log?.(`queue run ${run} (${task.name}): ${outstanding.size} problems queued; if this coordinator is killed and not restarted, \`rstar queue drop --queue ${describeAddress(this.options.address)} ${run}\` removes them`);
 
       const onAbort = (): void =>
         void stopUnstarted().catch((error: unknown) => {
@@ -292,6 +313,11 @@ export class QueueRunner implements ProblemRunner {
         void (async () => {
           try {
             await removeLingering();
+            if ((await client.exists(closedRunKey(run))) === 1) {
+              fatal ??= { error: new RstarError('INCOMPLETE', `queue run ${run} was dropped (rstar queue drop) while this coordinator ran it; run the same command again to queue what is left`) };
+              check();
+              return;
+            }
             if (options.signal?.aborted) await stopUnstarted();
             else if (Date.now() - lastMessageAt > reconcileAfter) {
               lastMessageAt = Date.now();
@@ -316,8 +342,14 @@ export class QueueRunner implements ProblemRunner {
         await removeLingering().catch(() => undefined);
         if (lingering.size > 0) await new Promise((ok) => setTimeout(ok, 100));
       }
-      if (fatal === null && outstanding.size === 0) await results.obliterate({ force: true }).catch(() => undefined);
+      if (fatal === null && outstanding.size === 0) {
+        // 6. Closed before the sweep: a duplicate still running ends without posting a result.
+        await client.set(closedRunKey(run), 'finished', 'EX', CLOSED_TTL_S).catch(() => undefined);
+        await removeRunJobs(search, client, run).catch(() => undefined);
+        await results.obliterate({ force: true }).catch(() => undefined);
+      }
       await Promise.all([search.close(), results.close()]);
+      client.disconnect();
     }
     if (fatal !== null) {
       await this.removeQueued(run, [...outstanding.keys()]).catch(() => undefined);

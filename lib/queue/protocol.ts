@@ -18,6 +18,11 @@
  * The run id is a hash of the coordinator's host, the journal's path, the task, its settings and the
  * models' hashes: the same run restarted finds its jobs, and jobs of a run whose settings changed are
  * never mistaken for this one's.
+ *
+ * One more key per run, `rstar:closed:<run>` (a week's TTL): set when the run's coordinator finished or
+ * `rstar queue drop` dropped it (./runs.ts), deleted when a coordinator of the run starts. Workers skip
+ * the jobs of a closed run and post nothing for it, so a finished or abandoned run leaves nothing that
+ * grows: a duplicate still running somewhere ends without a result.
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -49,6 +54,8 @@ export interface SearchJob {
   reply: string;
   /** Starts after which the job is recorded as failed (a start whose worker died counts). */
   maxStarts: number;
+  /** Where the run's coordinator is, for `rstar queue list`: its host and the run's key (the journal's path). */
+  origin?: { host: string; key: string };
 }
 
 /** A message on a run's results queue. */
@@ -77,6 +84,19 @@ function modelIdentity(ref: ModelRef): string {
 export function searchJobId(run: string, problemId: string): string {
   return `${run}-${sha256(problemId).slice(0, 24)}`;
 }
+
+/** The run of a search job id, or null for an id that is not one. */
+export function runOfJobId(jobId: string): string | null {
+  return /^([0-9a-f]{20})-[0-9a-f]{24}$/.exec(jobId)?.[1] ?? null;
+}
+
+/** The key that marks a run closed (see the file header). */
+export function closedRunKey(run: string): string {
+  return `${QUEUE_PREFIX}:closed:${run}`;
+}
+
+/** How long a closed mark is kept (seconds): longer than any job of the run can still be running. */
+export const CLOSED_TTL_S = 7 * 24 * 3600;
 
 /** The results queue of a run. */
 export function resultsQueueName(run: string): string {

@@ -17,11 +17,16 @@
  * starts it too often records it as failed instead of running it, so a problem that kills its worker
  * every time cannot loop forever and is never silently dropped.
  *
+ * Closed runs (./protocol.ts: finished, or dropped with `rstar queue drop`): a job of one is completed
+ * without being run, and a result for one is not posted, so an abandoned run costs no search and leaves
+ * no results behind.
+ *
  * Nothing in a job's path blocks the event loop for long (the search awaits the engine's asynchronous
  * decodes and the Python pool; model files are hashed as streams), so BullMQ's lock renewal keeps
  * running while jobs do.
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import type { RstarConfig } from '../config/index.js';
 import { RstarError, assertInteger } from '../errors.js';
@@ -30,7 +35,7 @@ import type { TaskSettings } from '../runner/index.js';
 import { programPolicy, programPolicyNames, taskByName, taskNames } from '../runner/tasks.js';
 import { checkRedis, describeAddress, evictionWarning, redisOptions, type QueueAddress } from './connection.js';
 import { ModelFiles } from './models.js';
-import { PROTOCOL_VERSION, QUEUE_PREFIX, SEARCH_QUEUE, describeModel, type ModelRef, type ResultMessage, type SearchJob } from './protocol.js';
+import { PROTOCOL_VERSION, QUEUE_PREFIX, SEARCH_QUEUE, closedRunKey, describeModel, type ModelRef, type ResultMessage, type SearchJob } from './protocol.js';
 
 export interface QueueWorkerOptions {
   address: QueueAddress;
@@ -59,6 +64,8 @@ export interface QueueWorkerSummary {
   done: number;
   /** Failed starts (retried, or recorded as failed). */
   failedStarts: number;
+  /** Jobs of closed runs: not run, or run and not posted. */
+  skipped: number;
 }
 
 /** One open set of search dependencies and the jobs using it. */
@@ -146,9 +153,15 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
   const files = new ModelFiles(options.modelsDirs ?? [], name);
   const sessions = new Sessions();
   const replies = new Map<string, Queue>();
-  const summary: QueueWorkerSummary = { name, done: 0, failedStarts: 0 };
+  const summary: QueueWorkerSummary = { name, done: 0, failedStarts: 0, skipped: 0 };
+  const client = new Redis({ ...connection, maxRetriesPerRequest: 2 });
+  client.on('error', () => undefined); // connection errors are the BullMQ worker's to report
+  // Redis unreachable for a moment: taken for open (the job runs; posting its result waits for Redis anyway).
+  const closed = async (run: string): Promise<boolean> => (await client.exists(closedRunKey(run)).catch(() => 0)) === 1;
 
-  const reply = async (queueName: string, message: ResultMessage): Promise<void> => {
+  /** Posts `message` to its run, unless the run is closed; false when it was not posted. */
+  const reply = async (queueName: string, message: ResultMessage): Promise<boolean> => {
+    if (await closed(message.run)) return false;
     let q = replies.get(queueName);
     if (!q) {
       // A run's results queue, kept for its next results; the oldest is closed beyond a few runs.
@@ -162,6 +175,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
       }
     }
     await q.add('result', message, { removeOnComplete: true, removeOnFail: false });
+    return true;
   };
 
   const openFor = (data: SearchJob, settings: TaskSettings): { key: string; open: () => Promise<SearchSession> } => {
@@ -186,11 +200,16 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     return { key, open };
   };
 
-  const handle = async (job: Job<SearchJob>): Promise<{ delivered: true }> => {
+  const handle = async (job: Job<SearchJob>): Promise<{ delivered: boolean }> => {
     const data = job.data;
     const starts = job.attemptsStarted;
     const problemId = data?.problem?.id ?? '?';
     if (data?.v !== PROTOCOL_VERSION) throw new UnrecoverableError(`job ${job.id} has protocol version ${String(data?.v)}, this worker ${PROTOCOL_VERSION}: run the same rstar version on every machine`);
+    if (await closed(data.run)) {
+      summary.skipped += 1;
+      say(`problem ${problemId} skipped: run ${data.run.slice(0, 8)} is closed (finished or dropped)`);
+      return { delivered: false };
+    }
     const fail = async (code: string, error: string, startsCounted: number): Promise<never> => {
       await reply(data.reply, { v: PROTOCOL_VERSION, run: data.run, problemId, ok: false, code, error, worker: name, starts: startsCounted, jobTimestamp: job.timestamp });
       say(`problem ${problemId} recorded as failed after ${startsCounted} start${startsCounted === 1 ? '' : 's'}: ${error}`);
@@ -223,7 +242,11 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
       throw err;
     }
     const ms = Date.now() - t0;
-    await reply(data.reply, { v: PROTOCOL_VERSION, run: data.run, problemId, ok: true, result, worker: name, ms });
+    if (!(await reply(data.reply, { v: PROTOCOL_VERSION, run: data.run, problemId, ok: true, result, worker: name, ms }))) {
+      summary.skipped += 1;
+      say(`problem ${problemId} done in ${(ms / 1000).toFixed(1)} s, not posted: run ${data.run.slice(0, 8)} was closed meanwhile`);
+      return { delivered: false };
+    }
     summary.done += 1;
     say(`problem ${problemId} done in ${(ms / 1000).toFixed(1)} s (${summary.done} done)`);
     return { delivered: true };
@@ -259,6 +282,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     await running.catch(() => undefined);
     await sessions.close();
     await Promise.all([...replies.values()].map((q) => q.close().catch(() => undefined)));
+    client.disconnect();
   }
   return summary;
 }

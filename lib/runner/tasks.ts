@@ -4,23 +4,22 @@
  * names; a worker that does not know a name refuses the job with an error that names it (an older
  * rstar on that machine).
  *
- * A stage becomes distributable by adding its task here. The evaluation stage (lib/eval) will add
- * one: `{ name: 'eval.candidates', run: (problem, { search, prompts, method, n, prompt }, deps) =>
- * candidatesOf(…) }` returning a problem's candidates (text, answer, PPM scores, tokens), and call
- * `runnerOf(depsOrRunner, concurrency).runTask(evalTask, settings, blindProblems, { key: resultsPath,
- * onResult, onError })` in `evaluate()` where it now loops over the problems itself. It passes the
- * problems without their answers (`{ id, question }`: the label never leaves the coordinator), and
- * clusters, selects and grades in `onResult` (lib/eval/select.ts), before appending the line;
- * `rstar eval --queue` then needs only the flags of lib/cli/queue-flags.ts and
- * `queue.runner({ policy, ppm })`.
+ * A stage becomes distributable by adding its task here: generate's trees (`generate.tree`,
+ * lib/generate/search.ts) and the evaluation's candidates (`eval.candidates`, lib/eval/evaluate.ts:
+ * a problem's candidates, made from its id and question only; the coordinator clusters, selects and
+ * grades them).
  */
+import { evalTask } from '../eval/evaluate.js';
 import { builtinBootstrap } from '../evolve/default.js';
 import { treeTask } from '../generate/search.js';
 import type { StepPolicy } from '../mcts/types.js';
 import type { ProblemTask, TaskSettings } from './index.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const tasks = new Map<string, ProblemTask<any, unknown>>([[treeTask.name, treeTask]]);
+const tasks = new Map<string, ProblemTask<any, unknown>>([
+  [treeTask.name, treeTask],
+  [evalTask.name, evalTask],
+]);
 
 /**
  * The built-in task called `name`, or undefined.

@@ -3,7 +3,8 @@
  * benchmark accuracy (lib/eval/run.ts) of one or more policies with greedy decoding, majority vote,
  * best-of-N by the PPM or test-time MCTS; a table on stdout, several policies side by side. Re-running
  * the same command resumes. The first Ctrl-C stops starting new problems and lets the ones in flight
- * finish; a second one quits.
+ * finish; a second one quits. With `--queue URL` the candidates are made by `rstar worker` processes
+ * (lib/queue), which get each problem without its answer; this process loads no model, and grades.
  */
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { testTimeSearchOverrides, type ConfigOverrides, type RstarConfig } from '../../config/index.js';
@@ -11,8 +12,9 @@ import { EVAL_METHODS, EVAL_PROMPTS, type EvalMethod, type EvalPrompt } from '..
 import { runEval, type RunEvalResult } from '../../eval/run.js';
 import { configFromArgs, engineOptions, searchOptions, type ConfigArgs } from '../config-flags.js';
 import { formatDuration, printJsonLine, Progress } from '../output.js';
+import { describeQueueStatus, queueOptions, queueRunnerFactory, type QueueArgs } from '../queue-flags.js';
 
-export interface EvalArgs extends ConfigArgs {
+export interface EvalArgs extends ConfigArgs, QueueArgs {
   policy: string[];
   ppm?: string;
   dataset: string;
@@ -105,6 +107,16 @@ export function evalJson(r: RunEvalResult): { results: Array<Record<string, unkn
 export async function runEvalCommand(args: EvalArgs): Promise<RunEvalResult> {
   const config = await evalConfig(args);
   const progress = new Progress('eval', args.quiet);
+  let counts = '';
+  let queueStatus = '';
+  const queue = await queueRunnerFactory(args, {
+    warn: (line) => progress.warn(line),
+    log: (line) => progress.done(line),
+    onStatus: (s) => {
+      queueStatus = ` | queue: ${describeQueueStatus(s)}`;
+      if (counts !== '') progress.update(`${counts}${queueStatus}`);
+    },
+  });
   const controller = new AbortController();
   const onSigint = (): void => {
     if (controller.signal.aborted) process.exit(130);
@@ -127,6 +139,7 @@ export async function runEvalCommand(args: EvalArgs): Promise<RunEvalResult> {
       outDir: args.out ?? `rstar-eval/${args.dataset.replace(/[^A-Za-z0-9_.-]+/g, '_')}`,
       config,
       concurrency: args.concurrency,
+      ...(queue ? { runner: queue.runner } : {}),
       signal: controller.signal,
       log: args.quiet ? null : undefined,
       onProgress: (p) => {
@@ -134,7 +147,8 @@ export async function runEvalCommand(args: EvalArgs): Promise<RunEvalResult> {
         const rate = p.elapsedMs > 0 ? `, ${((p.tokensThisRun / p.elapsedMs) * 1000).toFixed(0)} tok/s` : '';
         const eta = p.thisRun > 0 ? `, ETA ${formatDuration(((p.elapsedMs / p.thisRun) * (p.total - p.done)) / 1000)}` : '';
         const who = p.policies > 1 ? `policy ${p.policyIndex}/${p.policies} ${p.policy}, ` : '';
-        progress.update(`${who}${p.method}: ${p.done}/${p.total} problems, ${p.correct} right${rate}${eta}`, key !== last);
+        counts = `${who}${p.method}: ${p.done}/${p.total} problems, ${p.correct} right${rate}${eta}`;
+        progress.update(`${counts}${queueStatus}`, key !== last);
         last = key;
       },
     });
@@ -154,7 +168,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   builder: (y) =>
     engineOptions(
       searchOptions(
-        y
+        queueOptions(y, 'the candidates (samples and searches; the answers stay here)')
           .option('policy', { type: 'string', array: true, demandOption: true, describe: 'policy model (GGUF); repeat to compare several (one model as f16, q8_0, q4_k_m…) on the same problems' })
           .option('ppm', { type: 'string', describe: 'process preference model (GGUF with a value head): needed by best-of-n, used by mcts' })
           .option('dataset', { type: 'string', demandOption: true, describe: 'gsm8k, math500, aime24, amc23, or a JSONL/JSON file of {question, answer} records' })
@@ -165,7 +179,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
           .option('prompt', { type: 'string', default: 'step', choices: EVAL_PROMPTS as EvalPrompt[], describe: 'step: our step format (models trained here); cot: free-text chain of thought for base models, final answer read from the text' })
           .option('limit', { type: 'number', describe: 'use only the first N problems' })
           .option('out', { type: 'string', describe: 'output directory (results.jsonl, metrics.json, config.json); reused to resume (default rstar-eval/<dataset>)' })
-          .option('concurrency', { type: 'number', default: 8, describe: 'problems evaluated at once (their samples or searches run together)' })
+          .option('concurrency', { type: 'number', default: 8, describe: 'problems evaluated at once (their samples or searches run together); with --queue each worker has its own' })
           .option('temperature', { type: 'number', describe: 'sampling temperature of majority, best-of-n and mcts (default 1.0)' })
           .option('max-tokens', { type: 'number', describe: 'most tokens of one step, or of a whole chain of thought (default 2048)' })
           .option('seed', { type: 'number', describe: 'base sampling seed (default 0)' }),
@@ -178,7 +192,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .example('$0 eval --policy slm.gguf --dataset math500 --method greedy', 'pass@1 on MATH500')
       .example('$0 eval --policy slm.gguf --ppm ppm.gguf --dataset aime24 --method mcts --runs 16', 'the paper\'s protocol: 16 searches per problem, top-4 majority')
       .example('$0 eval --policy m-f16.gguf --policy m-q8_0.gguf --policy m-q4_k_m.gguf --dataset gsm8k --method majority --n 8 --limit 200', 'three quantizations side by side')
-      .example('$0 eval --policy qwen2.5-math-1.5b.gguf --dataset math500 --method greedy --prompt cot', 'a base model with a plain chain-of-thought prompt') as never,
+      .example('$0 eval --policy qwen2.5-math-1.5b.gguf --dataset math500 --method greedy --prompt cot', 'a base model with a plain chain-of-thought prompt')
+      .example('$0 eval --policy slm.gguf --dataset math500 --method majority --queue redis://10.0.0.5:6379/0', 'the samples made by `rstar worker` processes of several machines') as never,
   handler: async (args: ArgumentsCamelCase<EvalArgs>) => {
     await runEvalCommand(args);
   },

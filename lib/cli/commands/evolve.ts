@@ -3,8 +3,8 @@
  * default (lib/evolve/default.ts: a synthetic curriculum, a fresh tiny base model and the bootstrap
  * program), which is what `npm run evolve` does. Re-running the same command resumes; the first
  * Ctrl-C stops at the next safe point (a rerun continues from there), a second one quits. With
- * `--queue URL` each round's search stage runs on `rstar worker` processes (lib/queue); training and
- * evaluation run here.
+ * `--queue URL` each round's search and evaluation stages run on `rstar worker` processes
+ * (lib/queue); training runs here.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -119,8 +119,12 @@ export async function runEvolveCommand(args: EvolveArgs): Promise<EvolveResult> 
   }
   let lastStage = '';
   let lastDetail = '';
-  const queue = await queueRunnerFactory(args, (line) => progress.update(line, true), (s) => {
-    if (lastStage.endsWith(':search')) progress.update(`${lastDetail} | queue: ${describeQueueStatus(s)}`);
+  const queue = await queueRunnerFactory(args, {
+    warn: (line) => progress.warn(line),
+    log: (line) => progress.done(line),
+    onStatus: (s) => {
+      if (/:(search|eval|base)$/.test(lastStage)) progress.update(`${lastDetail} | queue: ${describeQueueStatus(s)}`);
+    },
   });
   const controller = new AbortController();
   const onSigint = (): void => {
@@ -137,7 +141,7 @@ export async function runEvolveCommand(args: EvolveArgs): Promise<EvolveResult> 
       lastRound: args.rounds,
       limit: { train: args.limit, eval: args.evalLimit },
       signal: controller.signal,
-      ...(queue ? { searchRunner: queue.runner } : {}),
+      ...(queue ? { runner: queue.runner } : {}),
       onProgress: (p) => {
         const eta = p.etaMs === null || p.etaMs === undefined ? '' : `, ETA ${formatDuration(p.etaMs / 1000)}`;
         const stage = `${p.round}:${p.stage}`;
@@ -163,7 +167,7 @@ export const evolveCommand: CommandModule<object, EvolveArgs> = {
   describe: 'self-evolution: rounds of MCTS, policy SFT and PPM training, evaluated on held-out problems (resumable)',
   builder: (y) =>
     engineOptions(
-      queueOptions(y, 'each round\'s search stage (training and evaluation stay here)')
+      queueOptions(y, 'each round\'s searches and evaluations (training stays here)')
         .option('out', { type: 'string', default: 'rstar-evolve', describe: 'run directory (state.json, round-k/, base-eval/); reused to resume' })
         .option('base', { type: 'string', describe: 'base model GGUF every round fine-tunes (omit for the embedded default)' })
         .option('bootstrap-policy', { type: 'string', describe: `round-1 policy: a GGUF (a stronger model, prompted few-shot), or "${BUILTIN_BOOTSTRAP}" (the program that solves the synthetic curriculum: rstar data synth)` })
@@ -179,7 +183,7 @@ export const evolveCommand: CommandModule<object, EvolveArgs> = {
     )
       .example('$0 evolve', 'the embedded default: a synthetic curriculum, a fresh tiny model, four rounds (npm run evolve)')
       .example('$0 evolve --base qwen2.5-math-1.5b-f16.gguf --bootstrap-policy qwen2.5-math-7b-q8_0.gguf --problems train.jsonl --eval-problems math500 --gpu-layers -1', 'your own models')
-      .example('$0 evolve --out /shared/evolve --queue redis://10.0.0.5:6379/0', 'searches on `rstar worker` machines that see /shared (or have --models-dir /shared/evolve)') as never,
+      .example('$0 evolve --out /shared/evolve --queue redis://10.0.0.5:6379/0', 'searches and evaluations on `rstar worker` machines that see /shared (or have --models-dir /shared/evolve)') as never,
   handler: async (args: ArgumentsCamelCase<EvolveArgs>) => {
     await runEvolveCommand(args);
   },

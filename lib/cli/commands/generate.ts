@@ -56,9 +56,13 @@ export async function runGenerateCommand(args: GenerateArgs): Promise<GenerateSu
   let counts = '';
   let queueStatus = '';
   const show = (): void => progress.update([counts, queueStatus].filter((x) => x !== '').join(' | '));
-  const queue = await queueRunnerFactory(args, (line) => process.stderr.write(`${line}\n`), (s: QueueStatus) => {
-    queueStatus = `queue: ${describeQueueStatus(s)}`;
-    show();
+  const queue = await queueRunnerFactory(args, {
+    warn: (line) => progress.warn(line),
+    log: (line) => progress.done(line),
+    onStatus: (s: QueueStatus) => {
+      queueStatus = `queue: ${describeQueueStatus(s)}`;
+      show();
+    },
   });
   const session: SearchSession | null = queue ? null : await openSearchDeps({ policyPath: args.policy, ppmPath: args.ppm, config, concurrency: args.concurrency, log: args.quiet ? null : undefined });
   const engine = session ? session.engine!.models : null;

@@ -1,9 +1,9 @@
 /**
  * `rstar worker --queue URL [--concurrency N] [--models-dir DIR] [engine flags]`: searches problems
- * for coordinators on other machines (`rstar generate --queue`, `rstar evolve --queue`), on this
- * machine's engine (lib/queue/worker.ts). Runs until Ctrl-C or SIGTERM: the first lets the jobs in
- * flight finish and deliver, a second quits at once (those jobs are retried elsewhere after the stall
- * time).
+ * for coordinators on other machines (`rstar generate --queue`, `rstar eval --queue`, `rstar evolve
+ * --queue`), on this machine's engine (lib/queue/worker.ts). Runs until Ctrl-C or SIGTERM: the first
+ * lets the jobs in flight finish and deliver, a second quits at once (those jobs are retried elsewhere
+ * after the stall time).
  */
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { parseQueueUrl } from '../../queue/connection.js';
@@ -47,7 +47,7 @@ export async function runWorkerCommand(args: WorkerArgs): Promise<QueueWorkerSum
       signal: controller.signal,
     });
     if (args.json) printJsonLine(summary);
-    else process.stdout.write(`worker ${summary.name}: stopped; ${summary.done} problems delivered, ${summary.failedStarts} failed starts\n`);
+    else process.stdout.write(`worker ${summary.name}: stopped; ${summary.done} problems delivered, ${summary.failedStarts} failed starts${summary.skipped > 0 ? `, ${summary.skipped} jobs of closed runs skipped` : ''}\n`);
     return summary;
   } finally {
     process.off('SIGINT', onSignal);
@@ -57,12 +57,12 @@ export async function runWorkerCommand(args: WorkerArgs): Promise<QueueWorkerSum
 
 export const workerCommand: CommandModule<object, WorkerArgs> = {
   command: 'worker',
-  describe: 'search problems for `generate --queue` / `evolve --queue` coordinators on any machine (BullMQ on Redis)',
+  describe: 'search problems for `generate --queue` / `eval --queue` / `evolve --queue` coordinators on any machine (BullMQ on Redis)',
   builder: (y) =>
     engineOptions(
       y
         .option('queue', { type: 'string', demandOption: true, describe: 'Redis URL redis://[:PASSWORD@]HOST:PORT[/DB] (password also from RSTAR_REDIS_PASSWORD)' })
-        .option('concurrency', { type: 'number', default: 16, describe: 'problems searched at once on this machine (keeps decode batches full)' })
+        .option('concurrency', { type: 'number', default: 16, describe: 'problems searched at once on this machine (keeps decode batches full; an eval problem runs all its samples or searches at once)' })
         .option('models-dir', { type: 'string', array: true, describe: 'directory holding model files the jobs name by SHA-256 (searched 4 levels deep), besides the coordinator\'s own paths' })
         .option('stall-ms', { type: 'number', describe: 'lock time of a running job: a job whose worker dies is retried elsewhere 1-1.5× this later (default 30000)' })
         .option('name', { type: 'string', describe: 'the name in logs and results (default HOST:PID)' }),
