@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <unordered_set>
 
 namespace rstar {
 
@@ -30,6 +31,9 @@ struct ModelSpec {
     bool tied = true, biases = true, value_head = false, add_bos = false, markers = true;
     std::string value_transform = "tanh_div5";
     uint64_t seed = 42;
+    // Byte vocabulary only: extra BPE merges (left, right as UTF-8 text), in rank order. With merges the
+    // pre-tokenizer is gpt2's, which keeps a run of digits in one chunk so merges can make numbers tokens.
+    std::vector<std::pair<std::string, std::string>> merges;
 };
 
 struct GgufFree {
@@ -79,13 +83,34 @@ static std::vector<std::string> byte_tokens() {
     return out;
 }
 
-static int set_tokenizer_bytes(gguf_context * g, bool markers) {
-    std::vector<std::string> toks = byte_tokens();
+// The byte vocabulary: 256 byte tokens, then the merged tokens of `merges` (each the concatenation of its
+// two sides, which must already be tokens), then the control tokens and the markers.
+static int set_tokenizer_bytes(gguf_context * g, bool markers, const std::vector<std::pair<std::string, std::string>> & extra) {
+    const std::vector<std::string> bytes = byte_tokens();
+    auto mapped = [&](const std::string & text) {
+        std::string out;
+        for (unsigned char c : text) out += bytes[c];
+        return out;
+    };
+    std::vector<std::string> toks = bytes;
     std::vector<int32_t> types(256, LLAMA_TOKEN_TYPE_NORMAL);
+    std::vector<std::string> merges;
+    std::unordered_set<std::string> known(toks.begin(), toks.end());
     // One merge is mandatory for the gpt2 tokenizer; merging two spaces is harmless.
-    const std::string space = toks[' '];
-    toks.push_back(space + space);
-    types.push_back(LLAMA_TOKEN_TYPE_NORMAL);
+    const std::string space = bytes[' '];
+    auto add_merge = [&](const std::string & left, const std::string & right) {
+        if (known.count(left) == 0 || known.count(right) == 0) throw Failure("INVALID_ARGUMENT", "a merge's sides must be tokens already (merges are in rank order)");
+        merges.push_back(left + " " + right);
+        if (known.insert(left + right).second) {
+            toks.push_back(left + right);
+            types.push_back(LLAMA_TOKEN_TYPE_NORMAL);
+        }
+    };
+    add_merge(space, space);
+    for (const auto & [left, right] : extra) {
+        if (left.empty() || right.empty()) throw Failure("INVALID_ARGUMENT", "a merge's sides must not be empty");
+        add_merge(mapped(left), mapped(right));
+    }
     const int eos = (int) toks.size();
     for (const char * s : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
         toks.push_back(s);
@@ -97,15 +122,14 @@ static int set_tokenizer_bytes(gguf_context * g, bool markers) {
             types.push_back(LLAMA_TOKEN_TYPE_USER_DEFINED);
         }
     }
-    std::vector<const char *> ptrs;
+    std::vector<const char *> ptrs, merge_ptrs;
     for (auto & t : toks) ptrs.push_back(t.c_str());
-    const std::string merge = space + " " + space;
-    const char * merges[] = {merge.c_str()};
+    for (auto & m : merges) merge_ptrs.push_back(m.c_str());
     gguf_set_val_str(g, "tokenizer.ggml.model", "gpt2");
-    gguf_set_val_str(g, "tokenizer.ggml.pre", "qwen2");
+    gguf_set_val_str(g, "tokenizer.ggml.pre", extra.empty() ? "qwen2" : "gpt-2");
     gguf_set_arr_str(g, "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
     gguf_set_arr_data(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
-    gguf_set_arr_str(g, "tokenizer.ggml.merges", merges, 1);
+    gguf_set_arr_str(g, "tokenizer.ggml.merges", merge_ptrs.data(), merge_ptrs.size());
     gguf_set_val_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t) eos);
     gguf_set_val_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t) eos);
     gguf_set_val_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t) eos);
@@ -187,7 +211,7 @@ class MakeModelWorker : public PromiseWorker {
             gguf_set_val_str(g.get(), "rstar.value_head.transform", s_.value_transform.c_str());
         }
 
-        const int n_vocab = s_.vocab == "bytes" ? set_tokenizer_bytes(g.get(), s_.markers) : set_tokenizer_qwen2(g.get(), s_.vocab_path, s_.markers);
+        const int n_vocab = s_.vocab == "bytes" ? set_tokenizer_bytes(g.get(), s_.markers, s_.merges) : set_tokenizer_qwen2(g.get(), s_.vocab_path, s_.markers);
         if (s_.vocab == "bytes") gguf_set_val_u32(g.get(), (a + ".vocab_size").c_str(), (uint32_t) n_vocab);
         // Models whose tokenizer starts every sequence with BOS (llama-family conventions).
         if (s_.add_bos) gguf_set_val_bool(g.get(), "tokenizer.ggml.add_bos_token", true);
@@ -314,6 +338,19 @@ static Napi::Value make_model(const Napi::CallbackInfo & info) {
         throw_js(env, "INVALID_ARGUMENT", "Expected valueTransform tanh_div5, tanh or raw");
     }
     s.seed = (uint64_t) get_number(o, "seed", 42);
+    if (o.Has("merges") && !o.Get("merges").IsUndefined()) {
+        if (!o.Get("merges").IsArray()) throw_js(env, "INVALID_ARGUMENT", "Expected merges as an array of [left, right] pairs");
+        Napi::Array arr = o.Get("merges").As<Napi::Array>();
+        for (uint32_t i = 0; i < arr.Length(); ++i) {
+            Napi::Value v = arr.Get(i);
+            if (!v.IsArray() || v.As<Napi::Array>().Length() != 2 || !v.As<Napi::Array>().Get(0u).IsString() || !v.As<Napi::Array>().Get(1u).IsString()) {
+                throw_js(env, "INVALID_ARGUMENT", "Expected merges as an array of [left, right] string pairs");
+            }
+            Napi::Array pair = v.As<Napi::Array>();
+            s.merges.emplace_back(pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::String>().Utf8Value());
+        }
+    }
+    if (!s.merges.empty() && s.vocab != "bytes") throw_js(env, "INVALID_ARGUMENT", "merges are for the byte vocabulary only");
     if (s.out.empty()) throw_js(env, "INVALID_ARGUMENT", "Expected an output path for out");
     if (s.arch != "qwen2" && s.arch != "llama") throw_js(env, "INVALID_ARGUMENT", "Expected arch qwen2 or llama");
     if (s.vocab != "qwen2" && s.vocab != "bytes") throw_js(env, "INVALID_ARGUMENT", "Expected vocab qwen2 or bytes");

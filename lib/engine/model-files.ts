@@ -59,6 +59,11 @@ export interface MakeModelOptions {
    * model like a downloaded base model, whose vocabulary lacks them (`addTokens` adds them).
    */
   markers?: boolean;
+  /**
+   * With the byte vocabulary: BPE merges ([left, right] text, in rank order) that make whole words and
+   * numbers single tokens, as `trainMerges` (lib/synth/tokenizer.ts) learns them from a corpus.
+   */
+  merges?: Array<[string, string]>;
 }
 
 export interface MadeModel {
@@ -87,6 +92,9 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
   if (vocab !== 'qwen2' && vocab !== 'bytes') throw invalidArgument('qwen2 or bytes', 'vocab', vocab);
   if (typeof options.out !== 'string' || options.out.length === 0) throw invalidArgument('an output file path', 'out', options.out);
   if (!existsSync(dirname(options.out) || '.')) throw invalidArgument('a path in an existing directory', 'out', options.out);
+  if (options.merges !== undefined && (vocab !== 'bytes' || !Array.isArray(options.merges))) {
+    throw invalidArgument('merges (an array of [left, right] pairs) only with the byte vocabulary', 'merges', vocab);
+  }
   if (vocab === 'qwen2' && !existsSync(qwen2VocabPath)) {
     throw new RstarError('IO', `the Qwen2 vocabulary is missing at ${qwen2VocabPath}: run \`npm install\`, which unpacks llama.cpp`);
   }
@@ -123,6 +131,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
     valueTransform: options.valueTransform,
     addBos: options.addBos ?? false,
     markers: options.markers ?? true,
+    merges: options.merges,
     initStd: options.initStd,
     seed,
   };

@@ -157,6 +157,11 @@ export interface MakeModelSpec {
   addBos?: boolean;
   /** Put the step markers and roles into the vocabulary as single tokens (default true). */
   markers?: boolean;
+  /**
+   * Byte vocabulary only: extra BPE merges as [left, right] UTF-8 text, in rank order (each side a token
+   * already). With merges the pre-tokenizer is gpt2's: a run of digits stays one chunk.
+   */
+  merges?: Array<[string, string]>;
 }
 
 export interface GgufInspection {

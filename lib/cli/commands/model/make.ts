@@ -1,6 +1,9 @@
 /** `rstar model make`: a random-weight GGUF of a real architecture (for speed tests, never accuracy). */
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
+import { loadProblems } from '../../../data/problems.js';
 import { MODEL_TYPES, PRESETS, makeModel, type MadeModel, type ModelType, type Preset } from '../../../engine/model-files.js';
+import { invalidArgument } from '../../../errors.js';
+import { curriculumCorpus, trainMerges } from '../../../synth/tokenizer.js';
 import { printJsonLine } from '../../output.js';
 
 interface MakeArgs {
@@ -20,11 +23,20 @@ interface MakeArgs {
   markers: boolean;
   addBos: boolean;
   initStd?: number;
+  bpeFrom?: string;
+  bpeMerges: number;
   json: boolean;
 }
 
 export async function runMake(args: MakeArgs): Promise<MadeModel> {
+  let merges: Array<[string, string]> | undefined;
+  if (args.bpeFrom !== undefined) {
+    if (args.vocab !== 'bytes') throw invalidArgument('--vocab bytes (merges extend the byte vocabulary)', '--bpe-from with --vocab', args.vocab);
+    const problems = await loadProblems(args.bpeFrom);
+    merges = trainMerges(curriculumCorpus(problems.map((p) => ({ question: p.question, program: typeof p.meta.program === 'string' ? p.meta.program : undefined }))), { wordMerges: args.bpeMerges });
+  }
   const made = await makeModel({
+    merges,
     preset: args.preset,
     vocab: args.vocab,
     type: args.type,
@@ -70,7 +82,10 @@ export const makeCommand: CommandModule<object, MakeArgs> = {
       .option('markers', { type: 'boolean', default: true, describe: 'step markers and roles as single tokens (--no-markers: a vocabulary without them, like a downloaded base model)' })
       .option('add-bos', { type: 'boolean', default: false, describe: 'the tokenizer starts every sequence with BOS (llama-family convention)' })
       .option('init-std', { type: 'number', describe: 'standard deviation of the random weights (default 0.02; ~0.08 trains faster from scratch)' })
+      .option('bpe-from', { type: 'string', describe: 'with --vocab bytes: learn BPE merges from this problem file (questions, and reference programs where present); every integer 0-999 becomes one token' })
+      .option('bpe-merges', { type: 'number', default: 800, describe: 'with --bpe-from: word merges to learn at most' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+      .example('$0 model make --preset tiny --vocab bytes --bpe-from train.jsonl --type f32 --init-std 0.08 --out base.gguf', 'the embedded evolve default\'s kind of base model')
       .example('$0 model make --preset tiny --vocab bytes --type f32 --out tiny.gguf', 'a 0.2 MB model for tests')
       .example('$0 model make --preset qwen2.5-0.5b --type q8_0 --out q05.gguf', 'the engine benchmark model') as never,
   handler: async (args: ArgumentsCamelCase<MakeArgs>) => {
