@@ -227,6 +227,11 @@ test('rstar train sft|ppm --json print the contract on the last line of stdout',
   const ppmJson = JSON.parse(b.stdout.trim().split('\n').at(-1)!);
   t.is(typeof ppmJson.eval_pair_accuracy, 'number');
   t.true(ppmJson.eval_pair_accuracy >= 0 && ppmJson.eval_pair_accuracy <= 1);
+  // --steps: exactly that many optimizer steps, whatever the data's size (about 32 training rows, batch 8).
+  const c = await run(process.execPath, [main, 'train', 'sft', '--model', model, '--data', sft, '--out', join(work, 'cli-steps.gguf'), '--steps', '11', ...common]);
+  const stepsJson = JSON.parse(c.stdout.trim().split('\n').at(-1)!);
+  t.is(stepsJson.steps, 11);
+  t.is(stepsJson.total_steps, 11);
 });
 
 test('the external-trainer hook writes the splits, runs the configured command and checks its GGUF', async (t) => {

@@ -293,6 +293,9 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
           n: config.evolve.eval.majorityN,
           config: { search: searchConfig, prompts: config.prompts },
           outDir: join(dir, method),
+          // The records name the round's models, so eval directories of several rounds compare side by side.
+          policy: round === 0 ? 'base' : `policy-${round}`,
+          ppm: method === 'mcts' && round > 0 ? `ppm-${round}` : undefined,
           concurrency: options.concurrency,
           signal: options.signal,
           onProgress: (p) => {

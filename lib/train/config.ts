@@ -11,6 +11,13 @@ import { assertInteger, assertNumber, invalidArgument } from '../errors.js';
 export interface TrainHyperparameters {
   /** Passes over the training split. Paper: SFT 2, PPM 1 (the reference README trains the PPM for 2). */
   epochs: number;
+  /**
+   * Optimizer steps to train for, whatever the data's size (the data is passed over as many times as
+   * that takes; the schedule spans exactly these steps); 0 (default): `epochs` decides. A fixed budget
+   * keeps training compute equal between self-evolution rounds whose data differ in size, so a round's
+   * policy differs from the last one by its data only.
+   */
+  steps: number;
   /** Peak learning rate after warmup (paper and code: 7e-6 for Qwen2.5-Math-7B). */
   lr: number;
   /**
@@ -80,6 +87,7 @@ export interface TrainConfig {
 }
 
 const common: Omit<TrainHyperparameters, 'epochs' | 'batch' | 'ctx' | 'weightDecay'> = {
+  steps: 0,
   lr: 7e-6,
   schedule: 'linear',
   warmupRatio: 0.03,
@@ -108,6 +116,7 @@ function oneOf<T extends string>(value: T, allowed: readonly T[], name: string):
 
 export function validateHyperparameters(h: TrainHyperparameters, section: string): void {
   assertInteger(h.epochs, `${section}.epochs`, 1, 10_000);
+  assertInteger(h.steps, `${section}.steps`, 0, 100_000_000);
   assertNumber(h.lr, `${section}.lr`, Number.MIN_VALUE, 10);
   assertInteger(h.batch, `${section}.batch`, 1, 1 << 24);
   assertInteger(h.ctx, `${section}.ctx`, 8, 1 << 20);

@@ -78,7 +78,7 @@ async function loadRows(mode: TrainMode, source: string | SftRow[] | PairRow[], 
 export async function runTrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
   if (o.mode !== 'sft' && o.mode !== 'ppm') throw invalidArgument('"sft" or "ppm"', 'mode', o.mode);
   if (!existsSync(o.model)) throw invalidArgument('an existing GGUF file', '--model', o.model);
-  const hyper: TrainHyperparameters = o.config.train[o.mode];
+  const configured: TrainHyperparameters = o.config.train[o.mode];
   const rows = await loadRows(o.mode, o.data, '--data');
   let train: SftRow[] | PairRow[];
   let evalRows: SftRow[] | PairRow[];
@@ -86,11 +86,15 @@ export async function runTrainStage(o: TrainStageOptions): Promise<TrainStageRes
     train = rows;
     evalRows = await loadRows(o.mode, o.eval, '--eval');
   } else {
-    const split = splitHeldOut<SftRow | PairRow>(rows, hyper.evalFraction, hyper.seed);
+    const split = splitHeldOut<SftRow | PairRow>(rows, configured.evalFraction, configured.seed);
     train = split.train as SftRow[] | PairRow[];
     evalRows = split.eval as SftRow[] | PairRow[];
   }
   if (train.length === 0) throw new DataError(`no training rows left after holding out ${evalRows.length} for evaluation`);
+  // A step budget (`steps`): as many passes as it takes (counting whole batches only), cut at the budget.
+  const hyper: TrainHyperparameters =
+    configured.steps > 0 ? { ...configured, epochs: Math.ceil(configured.steps / Math.max(1, Math.floor(train.length / configured.batch))) } : configured;
+  const maxSteps = configured.steps > 0 ? Math.min(o.maxSteps ?? Infinity, configured.steps) : o.maxSteps;
   const base = { mode: o.mode, model: o.model, out: o.out, hyper, rows: { train: train.length, eval: evalRows.length } };
 
   const external = o.config.train.external[o.mode];
@@ -107,14 +111,14 @@ export async function runTrainStage(o: TrainStageOptions): Promise<TrainStageRes
     device: o.config.train.device,
     checkpointDir: o.checkpointDir,
     resume: o.resume,
-    maxSteps: o.maxSteps,
+    maxSteps,
     signal: o.signal,
     onProgress: (progress: TrainProgress) => o.onProgress?.({ trainer: 'builtin', progress }),
     metadata: { [TRAIN_METADATA_KEY]: trainMetadata(o) },
   };
   const report =
     o.mode === 'sft'
-      ? await trainModel({ ...common, mode: 'sft', train: train as SftRow[], eval: evalRows as SftRow[], hyper: o.config.train.sft })
-      : await trainModel({ ...common, mode: 'ppm', train: train as PairRow[], eval: evalRows as PairRow[], hyper: o.config.train.ppm });
+      ? await trainModel({ ...common, mode: 'sft', train: train as SftRow[], eval: evalRows as SftRow[], hyper: { ...o.config.train.sft, epochs: hyper.epochs } })
+      : await trainModel({ ...common, mode: 'ppm', train: train as PairRow[], eval: evalRows as PairRow[], hyper: { ...o.config.train.ppm, epochs: hyper.epochs } });
   return { ...base, trainer: 'builtin', report, external: null };
 }

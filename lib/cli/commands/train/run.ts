@@ -15,6 +15,7 @@ export interface TrainArgs {
   eval?: string;
   out: string;
   epochs?: number;
+  steps?: number;
   lr?: number;
   batch?: number;
   ctx?: number;
@@ -59,6 +60,7 @@ export function trainOptions<T>(y: Argv<T>, mode: 'sft' | 'ppm'): Argv<T> {
     .option('eval', { type: 'string', describe: `held-out JSONL (default: --eval-fraction of --data, split by problem)` })
     .option('out', { type: 'string', demandOption: true, describe: 'output GGUF' })
     .option('epochs', { type: 'number', describe: `passes over the data (default ${mode === 'sft' ? 2 : 1})` })
+    .option('steps', { type: 'number', describe: 'train exactly this many optimizer steps, passing over the data as often as that takes (overrides --epochs; default 0: use --epochs)' })
     .option('lr', { type: 'number', describe: 'peak learning rate (default 7e-6; ~1e-3 for tiny models from scratch)' })
     .option('batch', { type: 'number', describe: `${what} per optimizer step, accumulated over packed micro-batches (default ${mode === 'sft' ? 128 : 512})` })
     .option('ctx', { type: 'number', describe: `tokens per packed micro-batch; longer ${what} are truncated (default ${mode === 'sft' ? 4096 : 2048})` })
@@ -95,6 +97,7 @@ export async function trainConfig(mode: 'sft' | 'ppm', args: TrainArgs): Promise
     if (value !== undefined) section[key] = value;
   };
   set('epochs', args.epochs);
+  set('steps', args.steps);
   set('lr', args.lr);
   set('batch', args.batch);
   set('ctx', args.ctx);
