@@ -13,7 +13,7 @@
  *   paper's 236B round-1 model: it writes our step format for problems it understands, makes realistic
  *   mistakes and rarely solves the hardest level; it is used in round 1 only;
  * - the settings (`embeddedDefaultOverrides`): the paper's loop, scaled down to finish four rounds in
- *   about half an hour on a 2-core machine.
+ *   about 45 minutes on a 2-core machine (measured: README, Limits).
  *
  * Everything is deterministic from the seeds below, so a rerun prepares byte-identical inputs (the
  * loop's resume check compares them by content).
