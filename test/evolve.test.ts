@@ -36,7 +36,7 @@ const tiny: ConfigOverrides = {
     // Round 2 also uses the program (the tiny round-1 policy solves nothing), now with PPM-1: what
     // matters here is what each stage is given.
     rounds: [{ rollouts: 4 }, { policy: 'bootstrap', usePpm: true, rollouts: 3, temperature: 1, promptStyle: 'policy', errorsThreshold: 1, extraStopMarkers: [] }],
-    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: true },
+    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: true, temperature: 0 },
   },
 };
 
@@ -87,6 +87,9 @@ test('two rounds: search, data, SFT from the base, PPM from the round policy, ev
   t.true(state.inputs.base.path === base && /^[0-9a-f]{64}$/.test(state.inputs.base.sha256));
   t.deepEqual(Object.keys(state.rounds['2']), ['search', 'data', 'sft', 'ppm', 'eval']);
   t.is(result.rounds[1].eval.greedy!.problems, 3, 'every held-out problem evaluated');
+  // The evaluation samples at evolve.eval.temperature: at 0 the majority vote's samples are one text.
+  const votes = (await readFile(join(out, 'round-1', 'eval', 'majority', 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { candidates: { text: string }[] });
+  t.true(votes.length === 3 && votes.every((v) => v.candidates.length === 2 && v.candidates[0].text === v.candidates[1].text), JSON.stringify(votes.map((v) => v.candidates.map((c) => c.text.slice(0, 40)))));
 
   // A resume redoes nothing: no stage runs, the same result comes back.
   const again: EvolveProgress[] = [];

@@ -283,8 +283,8 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       checkAbort();
       const searchConfig =
         method === 'mcts'
-          ? { ...roundConfig.search, mode: 'test' as const, candidates: config.evolve.eval.mctsCandidates, rollouts: config.evolve.eval.mctsRollouts, usePpm: true, temperature: 1 }
-          : { ...roundConfig.search, mode: 'test' as const, temperature: 1 };
+          ? { ...roundConfig.search, mode: 'test' as const, candidates: config.evolve.eval.mctsCandidates, rollouts: config.evolve.eval.mctsRollouts, usePpm: true, temperature: config.evolve.eval.temperature }
+          : { ...roundConfig.search, mode: 'test' as const, temperature: config.evolve.eval.temperature };
       const t0 = Date.now();
       out[method] = await evaluate(
         {
