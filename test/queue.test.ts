@@ -313,15 +313,17 @@ test('rstar evolve --queue: the search and evaluation stages run on a worker (th
       return r;
     }).sort((a, b) => (a.id < b.id ? -1 : 1));
   t.deepEqual(trees(join(dir, 'queued')), trees(join(dir, 'local')));
-  // The same evaluation records: greedy identical, the sampled methods with the same answers (see the eval test).
+  // The same evaluation records: the same answers and correctness for every method. Not the same text:
+  // a worker's context (its size, which prompts its cache holds, which sequences share a batch) changes
+  // the float rounding of a decode, and an untrained model's greedy argmax can sit on a near-tie (seen:
+  // '....ttt' against 'tttt', both cut at 160 tokens with no answer).
   for (const method of ['greedy', 'majority', 'mcts']) {
     const queued = byKey(readRecords(join(dir, 'queued', 'round-1', 'eval', method)));
     const local = byKey(readRecords(join(dir, 'local', 'round-1', 'eval', method)));
     t.deepEqual([...queued.keys()], [...local.keys()], method);
     for (const [key, want] of local) {
       const got = queued.get(key)!;
-      if (method === 'greedy') t.deepEqual(got, want, key);
-      else t.deepEqual([got.answer, got.correct, got.candidates.length], [want.answer, want.correct, want.candidates.length], key);
+      t.deepEqual([got.answer, got.correct, got.candidates.length], [want.answer, want.correct, want.candidates.length], key);
     }
   }
 });
@@ -420,9 +422,10 @@ test('rstar eval --queue with two workers, one SIGKILLed mid-problem and restart
   t.is(code, 0, second.stderr.slice(-3000));
   const queuedS = (Date.now() - t0) / 1000 - localS;
 
-  // Every problem of every policy and method once, with the local run's answers and correctness; greedy
-  // (deterministic) with the very same candidates. Sampled text may differ in its last bits: which
-  // worker's prompt cache held a prompt changes the float rounding of its decode.
+  // Every problem of every policy and method once, with the local run's answers and correctness. The
+  // text may differ in its last bits, greedy included: which worker's prompt cache held a prompt, and
+  // which sequences shared a batch, change the float rounding of a decode, and a random model's argmax
+  // can sit on a near-tie (see the evolve test above).
   const records = readRecords(out);
   t.is(records.length, 2 * 2 * n);
   const queued = byKey(records);
@@ -431,14 +434,13 @@ test('rstar eval --queue with two workers, one SIGKILLed mid-problem and restart
   t.deepEqual([...queued.keys()].sort(), [...expected.keys()].sort());
   for (const [key, want] of expected) {
     const got = queued.get(key)!;
-    if (want.method === 'greedy') t.deepEqual(got, want, key);
-    else t.deepEqual([got.answer, got.correct, got.selections, got.candidates.length], [want.answer, want.correct, want.selections, want.candidates.length], key);
+    t.deepEqual([got.answer, got.correct, got.selections, got.candidates.length], [want.answer, want.correct, want.selections, want.candidates.length], key);
   }
   // The --json contract, as a local run prints it.
   const contract = (stdout: string): unknown[] =>
     (lastJson(stdout).results as Array<Record<string, unknown>>).map((e) => ({
       keys: Object.keys(e),
-      ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'wall_s' && (k !== 'tokens_per_problem' || e.method === 'greedy'))),
+      ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'wall_s' && k !== 'tokens_per_problem')),
     }));
   t.deepEqual(contract(second.stdout), contract(local.stdout));
   // The problem A was killed in went back to the queue after the stall time and was run again.
