@@ -90,6 +90,17 @@ class Proc {
   }
 }
 
+/** Starts CLI processes for one test; every one still running is SIGKILLed when the test ends. */
+function starter(t: ExecutionContext): (args: string[], label: string) => Proc {
+  const procs: Proc[] = [];
+  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
+  return (args, label) => {
+    const p = new Proc(args, label);
+    procs.push(p);
+    return p;
+  };
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -151,13 +162,7 @@ test('two workers and a coordinator, a worker killed mid-search and then the coo
   writeFileSync(cfg, JSON.stringify({ search: { maxStepTokens: 256 } }));
   const out = join(dir, 'out');
   const n = 10;
-  const procs: Proc[] = [];
-  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
-  const start = (args: string[], label: string): Proc => {
-    const p = new Proc(args, label);
-    procs.push(p);
-    return p;
-  };
+  const start = starter(t);
   const worker = (name: string): Proc => start(['worker', '--queue', redis.url, '--concurrency', '1', '--stall-ms', '3000', '--threads', '1', '--ctx-size', '2048', '--name', name], name);
   const generate = ['generate', '--queue', redis.url, '--policy', model, '--problems', 'gsm8k', '--limit', String(n), '--out', out, '--rollouts', '2', '--candidates', '4', '--config', cfg, '--json'];
 
@@ -226,13 +231,7 @@ test('a worker without the model refuses its jobs; they are recorded as failed, 
   const cfg = join(dir, 'search.json');
   writeFileSync(cfg, JSON.stringify({ search: { maxStepTokens: 48 } }));
   const out = join(dir, 'out');
-  const procs: Proc[] = [];
-  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
-  const start = (args: string[], label: string): Proc => {
-    const p = new Proc(args, label);
-    procs.push(p);
-    return p;
-  };
+  const start = starter(t);
   const generate = ['generate', '--queue', redis.url, '--policy', policy, '--problems', 'gsm8k', '--limit', '2', '--out', out, '--rollouts', '1', '--candidates', '2', '--config', cfg, '--queue-attempts', '2', '--queue-backoff-ms', '200', '--json'];
   const workerArgs = ['worker', '--queue', redis.url, '--concurrency', '2', '--threads', '1', '--ctx-size', '2048'];
 
@@ -378,13 +377,7 @@ test('rstar eval --queue with two workers, one SIGKILLed mid-problem and restart
   const a = await testModel('tiny-qwen2-f32');
   const b = await testModel('tiny-bytes-f32');
   const n = 6;
-  const procs: Proc[] = [];
-  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
-  const start = (args: string[], label: string): Proc => {
-    const p = new Proc(args, label);
-    procs.push(p);
-    return p;
-  };
+  const start = starter(t);
   const common = ['--policy', a, '--policy', b, '--dataset', 'gsm8k', '--limit', String(n), '--method', 'greedy', '--method', 'majority', '--n', '2', '--max-tokens', '400', '--max-depth', '2', '--json'];
   const t0 = Date.now();
   const local = start(['eval', ...common, '--threads', '1', '--ctx-size', '4096', '--concurrency', '2', '--out', join(dir, 'local')], 'local eval');
@@ -456,13 +449,7 @@ test('an abandoned run: rstar queue list shows it, rstar queue drop removes its 
   const redis = await startRedis(t, dir);
   const model = await testModel('tiny-qwen2-f32');
   const out = join(dir, 'out');
-  const procs: Proc[] = [];
-  t.teardown(() => Promise.all(procs.map((p) => p.kill('SIGKILL'))).then(() => undefined));
-  const start = (args: string[], label: string): Proc => {
-    const p = new Proc(args, label);
-    procs.push(p);
-    return p;
-  };
+  const start = starter(t);
   const rstar = async (args: string[]): Promise<Record<string, any>> => { // eslint-disable-line @typescript-eslint/no-explicit-any
     const p = start(args, args.slice(0, 2).join(' '));
     t.is((await p.exited).code, 0, p.stderr);
