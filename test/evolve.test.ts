@@ -103,6 +103,33 @@ test('two rounds: search, data, SFT from the base, PPM from the round policy, ev
   await t.throwsAsync(runEvolve({ ...options, config: resolveConfig(tiny, { evolve: { eval: { majorityN: 3 } } }) }), { message: /evolve\.eval/ });
 });
 
+test("evolve.trainingData 'all-rounds': a round trains on the solutions of every round so far", async (t) => {
+  const dir = await mkdtemp(join(testDir, 'evolve-all-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const base = await testModel('tiny-bytes-f32');
+  const train = await problems(dir, 'train.jsonl', 10, 6);
+  const held = await problems(dir, 'held.jsonl', 40, 2);
+  // Round 2 searches with the tiny policy-1, which solves none of them: its own trees hold no correct
+  // trajectory, so with 'round' it would have nothing to fine-tune on.
+  const config = resolveConfig(tiny, {
+    evolve: {
+      trainingData: 'all-rounds',
+      rounds: [{ rollouts: 4 }, { policy: 'previous', usePpm: false, rollouts: 2, temperature: 1, promptStyle: 'policy', errorsThreshold: 1, extraStopMarkers: [] }],
+      eval: { baseGreedy: false },
+    },
+  });
+  const out = join(dir, 'run');
+  const result = await runEvolve({ outDir: out, base, bootstrap: { kind: 'program', name: 'additions', create: additionPolicy }, problems: train, evalProblems: held, config, concurrency: 2 });
+  t.true(result.complete);
+  const [r1, r2] = result.rounds;
+  t.is(r2.coverage, 0, 'the premise: policy-1 solved nothing in round 2');
+  t.is(r1.sftRows, 6);
+  t.is(r2.sftRows, r1.sftRows, "round 2's rows are round 1's solutions");
+  t.true(r2.pairs >= r1.pairs, JSON.stringify([r1.pairs, r2.pairs]));
+  const rows = async (k: number): Promise<string[]> => (await readFile(join(out, `round-${k}`, 'data', 'sft.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).completion as string).sort();
+  t.deepEqual(await rows(2), await rows(1));
+});
+
 test('the held-out set must not overlap the training problems', async (t) => {
   const dir = await mkdtemp(join(testDir, 'evolve-leak-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -52,6 +52,14 @@ export interface EvolveEvalConfig {
 
 export interface EvolveConfig {
   rounds: RoundSettings[];
+  /**
+   * The trees a round's SFT rows and PPM pairs come from: 'round' (default), only that round's searches;
+   * 'all-rounds', every search so far, so a problem solved in an earlier round keeps its best
+   * trajectories (top-2 by mean Q over all its trees) and the pairs add up. Whether the paper's rounds
+   * accumulate is not stated (spec §6.2); a policy weaker than the bootstrap otherwise trains on fewer
+   * problems each round.
+   */
+  trainingData: 'round' | 'all-rounds';
   eval: EvolveEvalConfig;
 }
 
@@ -65,6 +73,7 @@ export const defaultEvolveConfig: EvolveConfig = {
     { ...roundDefaults, extraStopMarkers: [], policy: 'previous', usePpm: true, rollouts: 16 },
     { ...roundDefaults, extraStopMarkers: [], policy: 'previous', usePpm: true, rollouts: 16, unsolvedRolloutsUpTo: 128 },
   ],
+  trainingData: 'round',
   eval: { majorityN: 8, mctsCandidates: 32, mctsRollouts: 12, baseGreedy: true, temperature: 1 },
 };
 
@@ -90,6 +99,7 @@ export function validateEvolveConfig(e: EvolveConfig): void {
     assertInteger(r.unsolvedRolloutsUpTo, `${name}.unsolvedRolloutsUpTo`, 0, 1_000_000);
     assertInteger(r.unsolvedRolloutsPerPass, `${name}.unsolvedRolloutsPerPass`, 1, 1_000_000);
   });
+  oneOf(e.trainingData, ['round', 'all-rounds'], 'evolve.trainingData');
   assertInteger(e.eval.majorityN, 'evolve.eval.majorityN', 1, 10_000);
   assertInteger(e.eval.mctsCandidates, 'evolve.eval.mctsCandidates', 1, 1024);
   assertInteger(e.eval.mctsRollouts, 'evolve.eval.mctsRollouts', 1, 100_000);

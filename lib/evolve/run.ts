@@ -7,7 +7,8 @@
  *            policy-(k-1), PPM-augmented with ppm-(k-1) when the round says so; then, when configured
  *            (round 4), passes over the still-unsolved problems with new seeds (`search-extra-p/`);
  *            here, or on queue workers (`runner`)
- *   data     SFT rows and PPM pairs derived from every tree of the round (`data/`), SFT grouped by problem
+ *   data     SFT rows and PPM pairs derived from every tree of the round (`data/`), SFT grouped by problem;
+ *            with `evolve.trainingData: 'all-rounds'` from every tree of rounds 1..k
  *   sft      the BASE model fine-tuned on the round's SFT rows → `policy.gguf` (policy-k)
  *   ppm      a PPM initialised from policy-k, trained on the round's pairs → `ppm.gguf` (PPM-k)
  *   eval     on the held-out problems: greedy pass@1 of policy-k, majority vote over n samples, and
@@ -277,6 +278,13 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
     return result;
   };
 
+  /** The journals of round k's searches: the main search and its extra passes over unsolved problems. */
+  const roundTreeFiles = (k: number): string[] => {
+    const dir = join(outDir, `round-${k}`);
+    const files = [join(dir, 'search', 'trees.jsonl')];
+    for (let p = 1; existsSync(join(dir, `search-extra-${p}`)); p++) files.push(join(dir, `search-extra-${p}`, 'trees.jsonl'));
+    return files;
+  };
   const evalAll = async (round: number, dir: string, depsOrRunner: SearchDeps | ProblemRunner, methods: EvalMethod[], roundConfig: RstarConfig): Promise<Partial<Record<EvalMethod, EvalMetrics>>> => {
     const out: Partial<Record<EvalMethod, EvalMetrics>> = {};
     for (const method of methods) {
@@ -358,11 +366,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       const previous = k > 1 ? state.rounds[String(k - 1)] : undefined;
       const searchConfig = roundSearchConfig(config, r, k);
       await writeJsonAtomic(join(dir, 'settings.json'), { round: k, settings: r, search: searchConfig.search, train: config.train, eval: config.evolve.eval });
-      const treeFiles = (): string[] => {
-        const files = [join(dir, 'search', 'trees.jsonl')];
-        for (let p = 1; existsSync(join(dir, `search-extra-${p}`)); p++) files.push(join(dir, `search-extra-${p}`, 'trees.jsonl'));
-        return files;
-      };
+      const treeFiles = (): string[] => roundTreeFiles(k);
 
       // ---- search ----
       if (!rs.search) {
@@ -433,7 +437,8 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
         await stage<{ sft: number; pairs: number }>(
           (rec) => (rs.data = rec),
           async () => {
-            const d = await deriveTrainingData(treeFiles(), dataDir, config, new Set(trainProblems.map((p) => p.id)));
+            const trees = config.evolve.trainingData === 'all-rounds' ? [...Array.from({ length: k - 1 }, (_, j) => roundTreeFiles(j + 1)).flat(), ...treeFiles()] : treeFiles();
+            const d = await deriveTrainingData(trees, dataDir, config, new Set(trainProblems.map((p) => p.id)));
             return { sft: d.sft, pairs: d.pairs.step + d.pairs.final };
           },
         );
