@@ -128,6 +128,7 @@ test("evolve.trainingData 'all-rounds': a round trains on the solutions of every
   t.true(r2.pairs >= r1.pairs, JSON.stringify([r1.pairs, r2.pairs]));
   const rows = async (k: number): Promise<string[]> => (await readFile(join(out, `round-${k}`, 'data', 'sft.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).completion as string).sort();
   t.deepEqual(await rows(2), await rows(1));
+  t.is(JSON.parse(await readFile(join(out, 'round-2', 'settings.json'), 'utf8')).trainingData, 'all-rounds', 'the round records where its data came from');
 });
 
 test('the held-out set must not overlap the training problems', async (t) => {

@@ -26,7 +26,7 @@ import { makeModel } from '../engine/model-files.js';
 import { loadProblems } from '../data/problems.js';
 import { createBootstrapPolicy } from '../synth/bootstrap.js';
 import { writeCurriculum } from '../synth/curriculum.js';
-import { curriculumCorpus, trainMerges } from '../synth/tokenizer.js';
+import { loadedProblemsCorpus, trainMerges } from '../synth/tokenizer.js';
 import type { BootstrapPolicy } from './run.js';
 
 /** Sizes and seeds of the embedded default (documented in the README with its measured results). */
@@ -117,7 +117,7 @@ export async function prepareEmbeddedDefault(outDir: string, log: (line: string)
     const m = EMBEDDED_DEFAULT.model;
     const problems = await loadProblems(train);
     const merges = trainMerges(
-      curriculumCorpus(problems.map((p) => ({ question: p.question, program: typeof p.meta.program === 'string' ? p.meta.program : undefined }))),
+      loadedProblemsCorpus(problems),
       { wordMerges: m.wordMerges },
     );
     log(`making the base model (${m.layers} layers × ${m.embd}, random weights, ${merges.length}-merge BPE vocabulary learned from the training problems)`);

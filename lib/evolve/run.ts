@@ -365,7 +365,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       const rs = (state.rounds[String(k)] ??= {});
       const previous = k > 1 ? state.rounds[String(k - 1)] : undefined;
       const searchConfig = roundSearchConfig(config, r, k);
-      await writeJsonAtomic(join(dir, 'settings.json'), { round: k, settings: r, search: searchConfig.search, train: config.train, eval: config.evolve.eval });
+      await writeJsonAtomic(join(dir, 'settings.json'), { round: k, settings: r, search: searchConfig.search, extract: config.extract, trainingData: config.evolve.trainingData, train: config.train, eval: config.evolve.eval });
       const treeFiles = (): string[] => roundTreeFiles(k);
 
       // ---- search ----

@@ -15,6 +15,7 @@
  * and in `\boxed{}`. Non-ASCII chunks are left to bytes.
  */
 
+import type { Problem } from '../data/problems.js';
 import { ALL_MARKERS } from '../steps/markers.js';
 import { defaultPromptTemplates, renderPolicyPrompt } from '../steps/prompts.js';
 
@@ -123,4 +124,11 @@ export function curriculumCorpus(problems: Iterable<CorpusProblem>): string[] {
     out.push('# Now print the final answer\nprint(x)\n', 'The program prints 1, so the answer is \\boxed{1}.');
   }
   return out;
+}
+
+/** `curriculumCorpus` of problems as `loadProblems` returns them (a curriculum file's `program` is in `meta`). */
+export function loadedProblemsCorpus(problems: Iterable<Pick<Problem, 'question' | 'meta'>>): string[] {
+  const corpus: CorpusProblem[] = [];
+  for (const p of problems) corpus.push({ question: p.question, program: typeof p.meta.program === 'string' ? p.meta.program : undefined });
+  return curriculumCorpus(corpus);
 }

@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { loadProblems } from '../../../data/problems.js';
 import { MODEL_TYPES, PRESETS, makeModel, type MadeModel, type ModelType, type Preset } from '../../../engine/model-files.js';
 import { invalidArgument } from '../../../errors.js';
-import { curriculumCorpus, trainMerges } from '../../../synth/tokenizer.js';
+import { loadedProblemsCorpus, trainMerges } from '../../../synth/tokenizer.js';
 import { printJsonLine } from '../../output.js';
 
 interface MakeArgs {
@@ -33,7 +33,7 @@ export async function runMake(args: MakeArgs): Promise<MadeModel> {
   if (args.bpeFrom !== undefined) {
     if (args.vocab !== 'bytes') throw invalidArgument('--vocab bytes (merges extend the byte vocabulary)', '--bpe-from with --vocab', args.vocab);
     const problems = await loadProblems(args.bpeFrom);
-    merges = trainMerges(curriculumCorpus(problems.map((p) => ({ question: p.question, program: typeof p.meta.program === 'string' ? p.meta.program : undefined }))), { wordMerges: args.bpeMerges });
+    merges = trainMerges(loadedProblemsCorpus(problems), { wordMerges: args.bpeMerges });
   }
   const made = await makeModel({
     merges,
