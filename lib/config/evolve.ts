@@ -44,8 +44,8 @@ export interface EvolveEvalConfig {
   baseGreedy: boolean;
   /**
    * Sampling temperature of the majority vote and the test-time MCTS (reference: 1). A small model
-   * trained briefly samples worse than it decodes greedily; 0.5 measured better on the embedded
-   * default's round-4 models (README).
+   * trained briefly samples worse than it decodes greedily; the embedded default uses 0.6, chosen on a
+   * dev set (lib/evolve/default.ts).
    */
   temperature: number;
 }

@@ -366,7 +366,6 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
       const previous = k > 1 ? state.rounds[String(k - 1)] : undefined;
       const searchConfig = roundSearchConfig(config, r, k);
       await writeJsonAtomic(join(dir, 'settings.json'), { round: k, settings: r, search: searchConfig.search, extract: config.extract, trainingData: config.evolve.trainingData, train: config.train, eval: config.evolve.eval });
-      const treeFiles = (): string[] => roundTreeFiles(k);
 
       // ---- search ----
       if (!rs.search) {
@@ -410,7 +409,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
               await search('search', trainProblems, searchConfig, 'search');
               // Still-unsolved problems get more rollouts with new seeds (paper, round 4).
               for (let pass = 1, done = r.rollouts; r.unsolvedRolloutsUpTo > done; pass++) {
-                const solved = await solvedIds(treeFiles().filter((f) => !f.includes(`search-extra-${pass}`)));
+                const solved = await solvedIds(roundTreeFiles(k).filter((f) => !f.includes(`search-extra-${pass}`)));
                 const unsolved = trainProblems.filter((p) => !solved.has(p.id));
                 if (unsolved.length === 0) break;
                 const rollouts = Math.min(r.unsolvedRolloutsPerPass, r.unsolvedRolloutsUpTo - done);
@@ -418,7 +417,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
                 await search(`search-extra-${pass}`, unsolved, cfg, `extra pass ${pass} (${rollouts} rollouts)`);
                 done += rollouts;
               }
-              const cov = coverageOf(trainProblems, await solvedIds(treeFiles()));
+              const cov = coverageOf(trainProblems, await solvedIds(roundTreeFiles(k)));
               progress({ round: k, stage: 'search', detail: `coverage ${(cov.coverage * 100).toFixed(1)}% in ${Math.round((Date.now() - t0) / 1000)} s` });
               return { summaries, coverage: cov.coverage, coverageByLevel: cov.byLevel };
             },
@@ -437,7 +436,7 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
         await stage<{ sft: number; pairs: number }>(
           (rec) => (rs.data = rec),
           async () => {
-            const trees = config.evolve.trainingData === 'all-rounds' ? [...Array.from({ length: k - 1 }, (_, j) => roundTreeFiles(j + 1)).flat(), ...treeFiles()] : treeFiles();
+            const trees = config.evolve.trainingData === 'all-rounds' ? Array.from({ length: k }, (_, j) => roundTreeFiles(j + 1)).flat() : roundTreeFiles(k);
             const d = await deriveTrainingData(trees, dataDir, config, new Set(trainProblems.map((p) => p.id)));
             return { sft: d.sft, pairs: d.pairs.step + d.pairs.final };
           },
