@@ -53,7 +53,7 @@ const config = {
   },
   evolve: {
     rounds: [{ rollouts: 4 }, { policy: 'bootstrap', usePpm: true, rollouts: 2, temperature: 1, promptStyle: 'policy', errorsThreshold: 1, extraStopMarkers: [] }],
-    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: true },
+    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, mctsRuns: 1, baseGreedy: true },
   },
 };
 

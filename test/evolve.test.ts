@@ -36,7 +36,7 @@ const tiny: ConfigOverrides = {
     // Round 2 also uses the program (the tiny round-1 policy solves nothing), now with PPM-1: what
     // matters here is what each stage is given.
     rounds: [{ rollouts: 4 }, { policy: 'bootstrap', usePpm: true, rollouts: 3, temperature: 1, promptStyle: 'policy', errorsThreshold: 1, extraStopMarkers: [] }],
-    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: true, temperature: 0 },
+    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, mctsRuns: 3, mctsTopK: 2, baseGreedy: true, temperature: 0 },
   },
 };
 
@@ -90,6 +90,11 @@ test('two rounds: search, data, SFT from the base, PPM from the round policy, ev
   // The evaluation samples at evolve.eval.temperature: at 0 the majority vote's samples are one text.
   const votes = (await readFile(join(out, 'round-1', 'eval', 'majority', 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { candidates: { text: string }[] });
   t.true(votes.length === 3 && votes.every((v) => v.candidates.length === 2 && v.candidates[0].text === v.candidates[1].text), JSON.stringify(votes.map((v) => v.candidates.map((c) => c.text.slice(0, 40)))));
+  // The test-time search ran evolve.eval.mctsRuns independent searches per problem, each one answer.
+  const searches = (await readFile(join(out, 'round-1', 'eval', 'mcts', 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { candidates: unknown[] });
+  t.deepEqual(searches.map((s) => s.candidates.length), [3, 3, 3]);
+  const mctsMetrics = JSON.parse(await readFile(join(out, 'round-1', 'eval', 'mcts', 'metrics.json'), 'utf8')) as { results: { n: number; top_k: number }[] };
+  t.like(mctsMetrics.results[0], { n: 3, top_k: 2 });
 
   // A resume redoes nothing: no stage runs, the same result comes back.
   const again: EvolveProgress[] = [];

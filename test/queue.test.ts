@@ -282,7 +282,7 @@ test('rstar evolve --queue: the search and evaluation stages run on a worker (th
     engine: { threads: 1, contextSize: 4096 },
     search: { candidates: 3, maxStepTokens: 160, stepTimeoutMs: 10_000 },
     train: { sft: { epochs: 1, lr: 1e-3, batch: 2, ctx: 1024, evalFraction: 0.25 }, ppm: { epochs: 1, lr: 1e-3, batch: 2, ctx: 1024, evalFraction: 0.25 }, threads: 1 },
-    evolve: { rounds: [{ rollouts: 2 }], eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: false } },
+    evolve: { rounds: [{ rollouts: 2 }], eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, mctsRuns: 1, baseGreedy: false } },
   }));
   const evolve = (out: string, extra: string[]): Proc =>
     new Proc(['evolve', '--base', base, '--bootstrap-policy', 'synth', '--problems', join(data, 'train.jsonl'), '--eval-problems', join(data, 'test.jsonl'), '--out', out, '--config', cfg, '--concurrency', '2', '--json', ...extra], out);

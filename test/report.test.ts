@@ -88,7 +88,7 @@ const config: ConfigOverrides = {
   },
   evolve: {
     rounds: [{ rollouts: 4 }, { policy: 'bootstrap', usePpm: true, rollouts: 3, temperature: 1, promptStyle: 'policy', errorsThreshold: 1, extraStopMarkers: [] }],
-    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, baseGreedy: true },
+    eval: { majorityN: 2, mctsCandidates: 2, mctsRollouts: 2, mctsRuns: 1, baseGreedy: true },
   },
 };
 

@@ -40,6 +40,14 @@ export interface EvolveEvalConfig {
   /** The test-time search with the round's PPM: candidates per step and rollouts (spec §8.2: 32 and 12). */
   mctsCandidates: number;
   mctsRollouts: number;
+  /**
+   * Independent test-time searches per problem (spec §8.2: the paper's "8 trajectories" are 8 MCTS runs,
+   * each contributing its best-scored answer; 16 for AIME/AMC), so the search is compared with maj@n at
+   * the same number of answers.
+   */
+  mctsRuns: number;
+  /** The method's answer: a majority vote over the `mctsTopK` best-scored runs' answers (reference `eval_maj.py`: 4). */
+  mctsTopK: number;
   /** Evaluate the base model's greedy pass@1 once, before round 1 (the Table 3 baseline). */
   baseGreedy: boolean;
   /**
@@ -74,7 +82,7 @@ export const defaultEvolveConfig: EvolveConfig = {
     { ...roundDefaults, extraStopMarkers: [], policy: 'previous', usePpm: true, rollouts: 16, unsolvedRolloutsUpTo: 128 },
   ],
   trainingData: 'round',
-  eval: { majorityN: 8, mctsCandidates: 32, mctsRollouts: 12, baseGreedy: true, temperature: 1 },
+  eval: { majorityN: 8, mctsCandidates: 32, mctsRollouts: 12, mctsRuns: 8, mctsTopK: 4, baseGreedy: true, temperature: 1 },
 };
 
 export function validateEvolveConfig(e: EvolveConfig): void {
@@ -103,6 +111,8 @@ export function validateEvolveConfig(e: EvolveConfig): void {
   assertInteger(e.eval.majorityN, 'evolve.eval.majorityN', 1, 10_000);
   assertInteger(e.eval.mctsCandidates, 'evolve.eval.mctsCandidates', 1, 1024);
   assertInteger(e.eval.mctsRollouts, 'evolve.eval.mctsRollouts', 1, 100_000);
+  assertInteger(e.eval.mctsRuns, 'evolve.eval.mctsRuns', 1, 10_000);
+  assertInteger(e.eval.mctsTopK, 'evolve.eval.mctsTopK', 1, 10_000);
   if (typeof e.eval.baseGreedy !== 'boolean') throw invalidArgument('a boolean', 'evolve.eval.baseGreedy', e.eval.baseGreedy);
   assertNumber(e.eval.temperature, 'evolve.eval.temperature', 0, 10);
 }

@@ -299,6 +299,8 @@ export async function runEvolve(options: EvolveOptions): Promise<EvolveResult> {
           problems: evalProblems,
           method,
           n: config.evolve.eval.majorityN,
+          runs: config.evolve.eval.mctsRuns,
+          topK: config.evolve.eval.mctsTopK,
           config: { search: searchConfig, prompts: config.prompts },
           outDir: join(dir, method),
           // The records name the round's models, so eval directories of several rounds compare side by side.
