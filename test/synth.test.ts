@@ -230,7 +230,10 @@ test('through the real search (real Python, real grading) the solve rate falls w
   t.log(`solved per level (10 problems each, 4 rollouts x 4 candidates): ${LEVELS.map((l, i) => `L${l} ${rate[i]}`).join(', ')}`);
   t.log(`correct answer nodes per level: ${LEVELS.map((l) => `L${l} ${answers[l].right}/${answers[l].all}`).join(', ')}`);
   t.log(`mistakes: ${JSON.stringify(guard.inner.stats.mistakes)}`);
-  for (let i = 1; i < rate.length; i++) t.true(rate[i] <= rate[i - 1], `level ${i + 1} is not solved more often than level ${i}`);
+  // Ten problems per level: levels 1-3 all sit near 1, so one problem's luck (0.1) is allowed between
+  // neighbours; the drop from level 3 to 5 is what the rates are for.
+  for (let i = 1; i < rate.length; i++) t.true(rate[i] <= rate[i - 1] + 0.1 + 1e-9, `level ${i + 1} is not solved more often than level ${i} by more than one problem`);
+  t.true(rate[4] < rate[2] && rate[3] < rate[2], 'levels 4 and 5 are solved less often than level 3');
   t.true(rate[0] >= 0.9 && rate[1] >= 0.9, 'levels 1-2 mostly solved');
   t.true(rate[3] < rate[0], 'level 4 only sometimes');
   t.true(rate[4] <= 0.3, 'level 5 rarely');

@@ -150,7 +150,7 @@ export class PythonPool implements AsyncDisposable {
 
   constructor(options: PythonPoolOptions = {}) {
     this.size = assertInteger(options.size ?? defaultPoolSize(), 'size', 1, 1024);
-    const o = { ...DEFAULTS, prewarm: true, ...stripUndefined(options) };
+    const o = { ...DEFAULTS, prewarm: true, inProcessArithmetic: true, ...stripUndefined(options) };
     this.opts = {
       timeoutMs: assertInteger(o.timeoutMs, 'timeoutMs', 1, 86_400_000),
       memoryLimitBytes: assertInteger(o.memoryLimitBytes, 'memoryLimitBytes', 16 * MiB),
@@ -160,6 +160,7 @@ export class PythonPool implements AsyncDisposable {
       cacheEntries: assertInteger(o.cacheEntries, 'cacheEntries', 0),
       cacheBytes: assertInteger(o.cacheBytes, 'cacheBytes', 0),
       prewarm: Boolean(o.prewarm),
+      inProcessArithmetic: Boolean(o.inProcessArithmetic),
       sandboxUidBase: assertInteger(o.sandboxUidBase, 'sandboxUidBase', 1, 4_294_967_294 - 256_000_256),
       startTimeoutMs: assertInteger(o.startTimeoutMs, 'startTimeoutMs', 1),
     };
@@ -346,6 +347,7 @@ export class PythonPool implements AsyncDisposable {
         disk_bytes: this.opts.diskLimitBytes,
         isolation: this.isolation,
         prewarm: this.opts.prewarm,
+        in_process: this.opts.inProcessArithmetic,
         parent_pid: process.pid,
       },
     };

@@ -59,7 +59,7 @@ interface Pending {
 export function workerFailure(error: string, ms: number, timedOut = false): ExecResult {
   return {
     ok: false, stdout: '', stderr: '', error, timedOut, memoryExceeded: false, outputTruncated: false,
-    exitCode: null, signal: null, ms, cached: false,
+    exitCode: null, signal: null, ms, cached: false, inProcess: false,
   };
 }
 
@@ -265,6 +265,7 @@ export class PythonWorker {
       signal: typeof msg.signal === 'string' ? msg.signal : null,
       ms,
       cached: false,
+      inProcess: msg.in_process === true,
     };
     p.resolve({ result, cacheable: msg.internal !== true });
   }

@@ -32,6 +32,12 @@ export interface ExecResult {
   ms: number;
   /** Served from the result cache (the same program ran before with the same limits). */
   cached: boolean;
+  /**
+   * Answered by the worker's evaluator of plain arithmetic without a fork (a program of number
+   * assignments, arithmetic and prints that ran without error; zygote.py lists what qualifies);
+   * false for a run in the sandbox.
+   */
+  inProcess: boolean;
 }
 
 /** Limits for one run; each defaults to the pool's setting. */
@@ -71,6 +77,12 @@ export interface PythonPoolOptions {
   cacheBytes?: number;
   /** Pre-touch, in each idle standby child, what a sympy step touches (default true; costs idle CPU). */
   prewarm?: boolean;
+  /**
+   * Answer plain-arithmetic programs in the worker without a fork (default true): the worker walks
+   * their syntax tree with Python's operators, and runs anything else, including every program that
+   * raises, in the sandbox. False: every program forks (the A/B of `rstar bench exec`).
+   */
+  inProcessArithmetic?: boolean;
   /** First uid of the sandbox uids (one per slot) when running as root. Default 4 000 000 000. */
   sandboxUidBase?: number;
   /** Deadline for a worker to import numpy and sympy and pass its self-test, ms (default 60 000). */

@@ -181,7 +181,7 @@ export const evolveCommand: CommandModule<object, EvolveArgs> = {
         .option('json', { type: 'boolean', default: false, describe: 'after the table, print the result as one JSON object on the last line' })
         .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' }),
     )
-      .example('$0 evolve', 'the embedded default: a synthetic curriculum, a fresh tiny model, four rounds (npm run evolve; 28-65 minutes on 2 cores, most of it Python step checks)')
+      .example('$0 evolve', 'the embedded default: a synthetic curriculum, a fresh tiny model, four rounds (npm run evolve; about 29 minutes on 2 cores)')
       .example('$0 evolve --base qwen2.5-math-1.5b-f16.gguf --bootstrap-policy qwen2.5-math-7b-q8_0.gguf --problems train.jsonl --eval-problems math500 --gpu-layers -1', 'your own models')
       .example('$0 evolve --out /shared/evolve --queue redis://10.0.0.5:6379/0', 'searches and evaluations on `rstar worker` machines that see /shared (or have --models-dir /shared/evolve)') as never,
   handler: async (args: ArgumentsCamelCase<EvolveArgs>) => {

@@ -34,6 +34,8 @@ export interface ExecJsonLine {
   exit_code: number | null;
   signal: string | null;
   ms: number;
+  /** Evaluated without a fork (plain arithmetic that ran without error); `isolation` then did not apply. */
+  in_process: boolean;
   isolation: IsolationInfo['layer'];
 }
 
@@ -49,6 +51,7 @@ export function toJsonLine(r: ExecResult, isolation: IsolationInfo['layer']): Ex
     exit_code: r.exitCode,
     signal: r.signal,
     ms: Math.round(r.ms * 1000) / 1000,
+    in_process: r.inProcess,
     isolation,
   };
 }

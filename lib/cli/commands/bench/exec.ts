@@ -8,7 +8,9 @@
  * - typical.p50_ms / p95_ms: one at a time, `--gap-ms` apart;
  * - typical.programs_per_s: `--in-flight` distinct programs submitted at once, over the wall time;
  * - typical.spawn_programs_per_s (the anchor): the same kind of programs, each in a fresh
- *   `python3 -c`, as many at once as there are cores; throughput_ratio = ours / that.
+ *   `python3 -c`, as many at once as there are cores; throughput_ratio = ours / that;
+ * - typical.in_process_share: the share of those programs the workers answered without a fork (plain
+ *   arithmetic, lib/exec/zygote.py); `--no-in-process` forks for every program (the A/B).
  *
  * Workload: a three-step trajectory (define a quadratic with sympy, solve it, add a rational and
  * print), built with `buildStepProgram` from step texts as the search builds it; the coefficients
@@ -43,6 +45,7 @@ interface BenchExecArgs {
   spawnRuns: number;
   gapMs: number;
   inFlight: number;
+  inProcess: boolean;
   size?: number;
 }
 
@@ -60,6 +63,8 @@ export interface BenchExecResult {
     /** spawn p50 / our p50 (fresh python3 one at a time). */
     latency_ratio: number;
     spawn_p50_ms: number;
+    /** Share of the in-flight programs answered without a fork (0 with --no-in-process). */
+    in_process_share: number;
     target_programs_per_s: number;
     target_p50_ms: number;
     meets_target: boolean;
@@ -150,7 +155,7 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
 
   progress.update(`starting ${size} workers`, true);
   const startedAt = performance.now();
-  const pool = new PythonPool({ size, cacheEntries: 0, log: null });
+  const pool = new PythonPool({ size, cacheEntries: 0, inProcessArithmetic: args.inProcess, log: null });
   try {
     const info = await pool.start();
     const poolStartMs = performance.now() - startedAt;
@@ -256,6 +261,7 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
         throughput_ratio: round2(tps / spawnTps),
         latency_ratio: round2(percentile(spawnedTypical, 0.5) / tP50),
         spawn_p50_ms: round2(percentile(spawnedTypical, 0.5)),
+        in_process_share: round2(manyResults.filter((r) => r.inProcess).length / manyResults.length),
         target_programs_per_s: TARGET_PROGRAMS_PER_S,
         target_p50_ms: TARGET_TYPICAL_P50_MS,
         meets_target: tps >= TARGET_PROGRAMS_PER_S && tP50 <= TARGET_TYPICAL_P50_MS && correct,
@@ -282,7 +288,7 @@ export async function runBenchExec(args: BenchExecArgs): Promise<BenchExecResult
       load_avg_1m: round2(loadavg()[0]),
     };
     const lines = [
-      `typical step programs (the curriculum's solutions), ${size} warm workers (${result.isolation} isolation), Python ${result.python}`,
+      `typical step programs (the curriculum's solutions), ${size} warm workers (${result.isolation} isolation), Python ${result.python}; ${Math.round(result.typical.in_process_share * 100)} % answered without a fork${args.inProcess ? '' : ' (--no-in-process)'}`,
       `  one at a time, ${gapMs} ms apart  p50 ${result.typical.p50_ms} ms, p95 ${result.typical.p95_ms} ms (target p50 <= ${TARGET_TYPICAL_P50_MS} ms); fresh python3 p50 ${result.typical.spawn_p50_ms} ms, ratio ${result.typical.latency_ratio}x`,
       `  ${inFlight} in flight            ${result.typical.programs_per_s} programs/s (target >= ${TARGET_PROGRAMS_PER_S}); fresh python3, ${cores} at once: ${result.typical.spawn_programs_per_s}/s; ratio ${result.typical.throughput_ratio}x; targets ${result.typical.meets_target ? 'met' : 'NOT met'}`,
       `a sympy step (three-step trajectory)`,
@@ -310,6 +316,7 @@ export const benchExecCommand: CommandModule<object, BenchExecArgs> = {
       .option('spawn-runs', { type: 'number', default: 10, describe: 'fresh python3 runs for the anchor' })
       .option('gap-ms', { type: 'number', default: 50, describe: 'pause between steps in the one-at-a-time measurement' })
       .option('in-flight', { type: 'number', default: 256, describe: 'typical programs submitted at once for the throughput measurement' })
+      .option('in-process', { type: 'boolean', default: true, describe: 'answer plain-arithmetic programs without a fork, as the search does; --no-in-process forks for every program' })
       .option('size', { type: 'number', describe: 'workers (default: the pool default, cores + 2)' }) as unknown as Argv<BenchExecArgs>,
   handler: async (args: ArgumentsCamelCase<BenchExecArgs>) => {
     await runBenchExec(args);
