@@ -525,7 +525,7 @@ class PlainProgram:
         if type(f) is not ast.Name or node.keywords or any(type(a) is ast.Starred for a in node.args):
             raise NotPlain()
         name = f.id
-        if name == "print" and "print" not in self.env:
+        if name == "print":  # assign() refuses these names, so they are always the builtins
             parts = []
             for a in node.args:
                 if type(a) is ast.Constant and type(a.value) is str:
@@ -541,7 +541,7 @@ class PlainProgram:
         args = [self.value(a, depth + 1) for a in node.args]
         if name == "Fraction" and self.env.get("Fraction") is fractions.Fraction and 1 <= len(args) <= 2:
             return plain_bounded(fractions.Fraction(*args))
-        if name in self.env or name not in PLAIN_FUNCS:
+        if name not in PLAIN_FUNCS:
             raise NotPlain()
         if name == "abs" and len(args) == 1:
             return plain_bounded(abs(args[0]))
